@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run odoo-bin from the project's virtualenv with the project's addons path and data dir.
+# Usage: scripts/odoo.sh [odoo-bin arguments...]
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+q2c_require_odoo
+# shellcheck disable=SC2046
+exec "$PY" "$ODOO_SRC/odoo-bin" --addons-path "$ADDONS_PATH" --data-dir "$ROOT/.data" \
+  $(q2c_db_args) "$@"
