@@ -8,11 +8,13 @@ source "$here/common.sh"
 bash "$here/setup.sh" || exit 1
 mkdir -p "$ROOT/.logs"
 log="$ROOT/.logs/odoo-tests.log"
-base="${Q2C_TEST_DB}_base"
+base="${Q2C_BASE_DB:-q2c_test_base}"
 core="sale_management,account,payment,payment_demo,portal,mail"
 base_key="$(sha1sum "$ODOO_SRC/odoo/release.py" | cut -c1-12)-$core"
 
-# 1. A template database with Odoo's modules, built once and reused while Odoo is unchanged.
+# 1. A template database with Odoo's modules, built once and reused while Odoo is unchanged
+#    (under a lock: several test runs may share it).
+exec 9>"$ROOT/.logs/template.lock"; flock 9
 have_key=$(psql -d "$base" -tAc "select value from ir_config_parameter where key='q2c.test_base_key'" 2>/dev/null || true)
 if [ "$have_key" != "$base_key" ]; then
   echo "q2c: building the template database $base ($core, demo data)"
@@ -23,6 +25,7 @@ if [ "$have_key" != "$base_key" ]; then
   fi
   psql -q -d "$base" -c "insert into ir_config_parameter(key, value) values ('q2c.test_base_key', '$base_key')"
 fi
+flock -u 9
 
 # 2. The test database: a fresh copy of the template, the q2c addons installed with their tests.
 dropdb --if-exists "$Q2C_TEST_DB" >/dev/null 2>&1
@@ -33,7 +36,7 @@ tags="/q2c_billing,/q2c_cpq,/q2c_dunning,/q2c_revrec"
 [ -n "${Q2C_TEST_TAGS:-}" ] && tags="$Q2C_TEST_TAGS"
 echo "q2c: Odoo tests ($tags), log in .logs/odoo-tests.log"
 "$here/odoo.sh" -d "$Q2C_TEST_DB" -i "$Q2C_ADDONS" --test-enable --test-tags "$tags" \
-  --stop-after-init --log-level=test --http-port "${Q2C_TEST_PORT:-8169}" >"$log" 2>&1
+  --stop-after-init --log-level=test --http-port "${Q2C_TEST_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}" >"$log" 2>&1
 odoo_rc=$?
 "$PY" "$here/odoo_test_summary.py" "$log"
 summary_rc=$?
