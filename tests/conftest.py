@@ -49,13 +49,32 @@ class OdooServer:
         self.log_path.parent.mkdir(exist_ok=True)
         log = open(self.log_path, "w")
         args = [
-            "bash", str(ODOO_SH), "-d", self.db, "--db-filter", f"^{self.db}$",
-            "--http-port", str(self.port), "--http-interface", "127.0.0.1",
-            "--gevent-port", str(_free_port()), "--workers", str(self.workers),
-            "--max-cron-threads", "0", "--limit-time-real", "600", "--limit-time-cpu", "600",
-            "--log-level", "warn",
+            "bash",
+            str(ODOO_SH),
+            "-d",
+            self.db,
+            "--db-filter",
+            f"^{self.db}$",
+            "--http-port",
+            str(self.port),
+            "--http-interface",
+            "127.0.0.1",
+            "--gevent-port",
+            str(_free_port()),
+            "--workers",
+            str(self.workers),
+            "--max-cron-threads",
+            "0",
+            "--limit-time-real",
+            "600",
+            "--limit-time-cpu",
+            "600",
+            "--log-level",
+            "warn",
         ]
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -88,7 +107,9 @@ class Rpc:
         self.models = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/object", allow_none=True)
 
     def call(self, model, method, *args, **kwargs):
-        return self.models.execute_kw(self.db, self.uid, self.password, model, method, list(args), kwargs)
+        return self.models.execute_kw(
+            self.db, self.uid, self.password, model, method, list(args), kwargs
+        )
 
     def clone(self):
         """A new connection (a ServerProxy is not thread-safe)."""
@@ -104,7 +125,17 @@ def _create_database(db):
             shutil.copytree(data / template, data / db)
     else:
         subprocess.run(
-            ["bash", str(ODOO_SH), "-d", db, "-i", ADDONS, "--stop-after-init", "--log-level", "warn"],
+            [
+                "bash",
+                str(ODOO_SH),
+                "-d",
+                db,
+                "-i",
+                ADDONS,
+                "--stop-after-init",
+                "--log-level",
+                "warn",
+            ],
             check=True,
         )
 

@@ -31,11 +31,19 @@ def test_rpc_reads_and_rights(rpc, rpc_factory):
     assert any(r["name"] == "Too expensive" and r["is_churn"] for r in reasons)
     # A portal user reads close reasons (the portal offers them) but cannot create one.
     login = "q2c_portal_platform"
-    partner = rpc.call("res.partner", "create", {"name": "Portal Platform", "email": f"{login}@example.com"})
+    partner = rpc.call(
+        "res.partner", "create", {"name": "Portal Platform", "email": f"{login}@example.com"}
+    )
     portal_group = rpc.call("ir.model.data", "check_object_reference", "base", "group_portal")[1]
     rpc.call(
-        "res.users", "create",
-        {"login": login, "password": "Portal-pass-123", "partner_id": partner, "groups_id": [(6, 0, [portal_group])]},
+        "res.users",
+        "create",
+        {
+            "login": login,
+            "password": "Portal-pass-123",
+            "partner_id": partner,
+            "groups_id": [(6, 0, [portal_group])],
+        },
     )
     portal = rpc_factory(login, "Portal-pass-123")
     assert portal.call("q2c.close.reason", "search_count", [])

@@ -7,7 +7,9 @@ class TestQ2cBillingInstall(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.user = new_test_user(cls.env, "q2c_bill_user", groups="q2c_billing.group_q2c_billing_user")
+        cls.user = new_test_user(
+            cls.env, "q2c_bill_user", groups="q2c_billing.group_q2c_billing_user"
+        )
         cls.manager = new_test_user(
             cls.env, "q2c_bill_manager", groups="q2c_billing.group_q2c_billing_manager"
         )

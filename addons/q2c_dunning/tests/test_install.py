@@ -7,7 +7,9 @@ class TestQ2cDunningInstall(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.user = new_test_user(cls.env, "q2c_dun_user", groups="q2c_dunning.group_q2c_dunning_user")
+        cls.user = new_test_user(
+            cls.env, "q2c_dun_user", groups="q2c_dunning.group_q2c_dunning_user"
+        )
         cls.manager = new_test_user(
             cls.env, "q2c_dun_manager", groups="q2c_dunning.group_q2c_dunning_manager"
         )
