@@ -1,4 +1,4 @@
-"""Check the formatting of XML files: 4-space indentation (no tabs), no trailing spaces, a final newline."""
+"""Check XML formatting: 4-space indentation (no tabs), no trailing spaces, a final newline."""
 
 import sys
 
