@@ -10,12 +10,16 @@
     "data": [
         "security/q2c_billing_groups.xml",
         "security/ir.model.access.csv",
+        "security/q2c_billing_rules.xml",
         "data/q2c_close_reason_data.xml",
         "views/q2c_close_reason_views.xml",
         "views/q2c_billing_menus.xml",
+        "views/q2c_usage_metric_views.xml",
+        "views/q2c_price_plan_views.xml",
     ],
     "demo": [
         "demo/q2c_billing_demo.xml",
+        "demo/q2c_price_plan_demo.xml",
     ],
     "installable": True,
     "application": True,
