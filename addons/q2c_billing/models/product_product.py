@@ -21,7 +21,7 @@ class ProductProduct(models.Model):
            plans in other currencies are a fallback only;
         2. the most specific: customer override (``partner_id`` is ``partner`` or its
            commercial entity) > pricelist override (``pricelist_id`` is ``pricelist``,
-           default: the partner's pricelist) > generic plan;
+           default: the pricelist of the partner's commercial entity) > generic plan;
         3. a plan of the current company before a shared one, then ``sequence``, then id.
 
         :param partner: ``res.partner`` record (or id) of the customer
@@ -39,7 +39,7 @@ class ProductProduct(models.Model):
         )
         currency = self.env["res.currency"].browse(getattr(currency, "id", currency) or [])
         if not pricelist and partner:
-            pricelist = partner.property_product_pricelist
+            pricelist = partner.commercial_partner_id.property_product_pricelist
         if not currency:
             currency = pricelist.currency_id or self.env.company.currency_id
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
