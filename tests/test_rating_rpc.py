@@ -12,7 +12,9 @@ def graduated_plan(rpc):
     product = rpc.call(
         "product.product", "create", {"name": "RPC rating product", "type": "service"}
     )
-    usd = rpc.call("res.currency", "search", [("name", "=", "USD")], context={"active_test": False})[0]
+    usd = rpc.call(
+        "res.currency", "search", [("name", "=", "USD")], context={"active_test": False}
+    )[0]
     return rpc.call(
         "q2c.price.plan",
         "create",
@@ -32,7 +34,16 @@ def graduated_plan(rpc):
 
 @pytest.mark.parametrize(
     "quantity, amount",
-    [(1, 7.0), (5, 35.0), (6, 41.5), (10, 67.5), (11, 73.5), (20, 127.5), (25, 157.5), (5.5, 38.25)],
+    [
+        (1, 7.0),
+        (5, 35.0),
+        (6, 41.5),
+        (10, 67.5),
+        (11, 73.5),
+        (20, 127.5),
+        (25, 157.5),
+        (5.5, 38.25),
+    ],
 )
 def test_rate_graduated(rpc, graduated_plan, quantity, amount):
     result = rpc.call("q2c.price.plan", "rate", [graduated_plan], quantity)

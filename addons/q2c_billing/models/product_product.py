@@ -4,9 +4,7 @@ from odoo import fields, models
 class ProductProduct(models.Model):
     _inherit = "product.product"
 
-    q2c_price_plan_ids = fields.One2many(
-        "q2c.price.plan", "product_id", string="Price Plans"
-    )
+    q2c_price_plan_ids = fields.One2many("q2c.price.plan", "product_id", string="Price Plans")
 
     def _q2c_get_price_plan(
         self, partner=None, currency=None, pricelist=None, charge_type=None, date=None
@@ -34,9 +32,7 @@ class ProductProduct(models.Model):
         self.ensure_one()
         Plan = self.env["q2c.price.plan"]
         partner = self.env["res.partner"].browse(getattr(partner, "id", partner) or [])
-        pricelist = self.env["product.pricelist"].browse(
-            getattr(pricelist, "id", pricelist) or []
-        )
+        pricelist = self.env["product.pricelist"].browse(getattr(pricelist, "id", pricelist) or [])
         currency = self.env["res.currency"].browse(getattr(currency, "id", currency) or [])
         if not pricelist and partner:
             pricelist = partner.commercial_partner_id.property_product_pricelist
@@ -47,8 +43,12 @@ class ProductProduct(models.Model):
         domain = [
             ("product_id", "=", self.id),
             ("company_id", "in", [False, self.env.company.id]),
-            "|", ("date_start", "=", False), ("date_start", "<=", date),
-            "|", ("date_end", "=", False), ("date_end", ">=", date),
+            "|",
+            ("date_start", "=", False),
+            ("date_start", "<=", date),
+            "|",
+            ("date_end", "=", False),
+            ("date_end", ">=", date),
             ("partner_id", "in", [False, *partner.ids, *partner.commercial_partner_id.ids]),
             ("pricelist_id", "in", [False, *pricelist.ids]),
         ]

@@ -4,9 +4,7 @@ from odoo import _, api, fields, models
 class ProductTemplate(models.Model):
     _inherit = "product.template"
 
-    q2c_price_plan_ids = fields.One2many(
-        "q2c.price.plan", "product_tmpl_id", string="Price Plans"
-    )
+    q2c_price_plan_ids = fields.One2many("q2c.price.plan", "product_tmpl_id", string="Price Plans")
     q2c_price_plan_count = fields.Integer(
         string="Price Plan Count", compute="_compute_q2c_price_plan_count"
     )

@@ -126,15 +126,9 @@ class Q2cPricePlan(models.Model):
         digits="Product Unit of Measure",
         help="Free units, taken off the quantity before any charge model applies.",
     )
-    minimum_packages = fields.Integer(
-        help="Package: never fewer packages than this are charged."
-    )
-    minimum_amount = fields.Float(
-        tracking=True, help="Minimum charge for the period (0 = none)."
-    )
-    maximum_amount = fields.Float(
-        tracking=True, help="Maximum charge for the period (0 = none)."
-    )
+    minimum_packages = fields.Integer(help="Package: never fewer packages than this are charged.")
+    minimum_amount = fields.Float(tracking=True, help="Minimum charge for the period (0 = none).")
+    maximum_amount = fields.Float(tracking=True, help="Maximum charge for the period (0 = none).")
     metric_id = fields.Many2one(
         "q2c.usage.metric",
         string="Usage Metric",
@@ -263,8 +257,10 @@ class Q2cPricePlan(models.Model):
     @api.constrains("minimum_amount", "maximum_amount")
     def _check_min_max(self):
         for plan in self:
-            if plan.minimum_amount and plan.maximum_amount and (
-                plan.minimum_amount > plan.maximum_amount
+            if (
+                plan.minimum_amount
+                and plan.maximum_amount
+                and (plan.minimum_amount > plan.maximum_amount)
             ):
                 raise ValidationError(
                     _(
@@ -333,9 +329,9 @@ class Q2cPricePlan(models.Model):
                         "Price plan %(plan)s: the field 'Tiers' needs at least one tier for the"
                         " %(model)s charge model.",
                         plan=plan.name,
-                        model=dict(plan._fields["charge_model"]._description_selection(
-                            self.env
-                        ))[plan.charge_model],
+                        model=dict(plan._fields["charge_model"]._description_selection(self.env))[
+                            plan.charge_model
+                        ],
                     )
                 )
             previous = 0.0
@@ -455,9 +451,10 @@ class Q2cPricePlan(models.Model):
         if included and qty:
             raw_lines.append(
                 {
-                    "description": _("Included units (%(included)s free)", included=_fmt_qty(
-                        self.included_quantity
-                    )),
+                    "description": _(
+                        "Included units (%(included)s free)",
+                        included=_fmt_qty(self.included_quantity),
+                    ),
                     "quantity": min(qty, included),
                     "unit_price": Decimal(0),
                     "amount": Decimal(0),

@@ -64,8 +64,9 @@ class Q2cRatingCase(TransactionCase):
             f"{plan.name}: {quantity} -> {result['amount']}, expected {expected}",
         )
         self.assertEqual(result["amount"], currency.round(expected))
-        self.assertEqual(currency.round(sum(line["amount"] for line in result["lines"])),
-                         result["amount"])
+        self.assertEqual(
+            currency.round(sum(line["amount"] for line in result["lines"])), result["amount"]
+        )
         for line in result["lines"]:
             self.assertEqual(set(line), {"description", "quantity", "unit_price", "amount"})
             self.assertEqual(line["amount"], currency.round(line["amount"]))
@@ -105,8 +106,12 @@ class TestRatingModels(Q2cRatingCase):
     def test_vector_tier_lago_02_package(self):
         """TIER-LAGO-02: packages of 100 at 5, the first 100 units free, 201 units -> 10."""
         plan = self._plan(
-            "package", charge_type="usage", metric_id=self.metric.id,
-            package_size=100, unit_price=5.0, included_quantity=100,
+            "package",
+            charge_type="usage",
+            metric_id=self.metric.id,
+            package_size=100,
+            unit_price=5.0,
+            included_quantity=100,
         )
         result = self.assertRated(plan, 201, 10.0)
         package_line = result["lines"][-1]
@@ -250,9 +255,7 @@ class TestRatingRounding(Q2cRatingCase):
         plan = self._plan("per_unit", unit_price=99.5, currency_id=self.jpy.id, name="JPY plan")
         result = self.assertRated(plan, 3, 299.0)
         self.assertEqual(result["currency"], "JPY")
-        graduated = self._plan(
-            "graduated", tiers=[(10, 12.5), (0, 10.25)], currency_id=self.jpy.id
-        )
+        graduated = self._plan("graduated", tiers=[(10, 12.5), (0, 10.25)], currency_id=self.jpy.id)
         # 10 x 12.5 = 125; 3 x 10.25 = 30.75 -> 31.
         result = self.assertRated(graduated, 13, 156.0)
         self.assertEqual([line["amount"] for line in result["lines"]], [125.0, 31.0])
@@ -318,18 +321,24 @@ class TestRatingApi(Q2cRatingCase):
             )
         with self.assertRaises(AccessError):
             self.plan.tier_ids[:1].with_user(self.user).write({"unit_price": 1.0})
-        plan = self.env["q2c.price.plan"].with_user(self.manager).create(
-            {
-                "name": "Manager plan",
-                "product_id": self.product.id,
-                "charge_model": "flat",
-                "flat_price": 12.0,
-            }
+        plan = (
+            self.env["q2c.price.plan"]
+            .with_user(self.manager)
+            .create(
+                {
+                    "name": "Manager plan",
+                    "product_id": self.product.id,
+                    "charge_model": "flat",
+                    "flat_price": 12.0,
+                }
+            )
         )
         self.assertEqual(plan.rate(1)["amount"], 12.0)
 
     def test_multi_company_rule(self):
-        other = self.env["res.company"].create({"name": "Rating Other Co", "currency_id": self.eur.id})
+        other = self.env["res.company"].create(
+            {"name": "Rating Other Co", "currency_id": self.eur.id}
+        )
         plan = self._plan("flat", flat_price=5.0, company_id=other.id, name="Other company plan")
         Plan = self.env["q2c.price.plan"].with_user(self.user)
         self.assertNotIn(plan, Plan.search([("product_id", "=", self.product.id)]))
@@ -401,7 +410,9 @@ class TestPricePlanConstraints(Q2cRatingCase):
             self._plan("graduated", tiers=[(5, -1.0), (0, 1.0)], name="Negative tier")
 
     def test_package_size(self):
-        with self.assertRaisesRegex(ValidationError, "Price plan No size: the field 'Package Size'"):
+        with self.assertRaisesRegex(
+            ValidationError, "Price plan No size: the field 'Package Size'"
+        ):
             self._plan("package", package_size=0, unit_price=1.0, name="No size")
 
     def test_no_negative_values(self):
@@ -428,18 +439,20 @@ class TestPricePlanConstraints(Q2cRatingCase):
         self._plan("per_unit", name="Equal", minimum_amount=50, maximum_amount=50)
 
     def test_usage_needs_metric(self):
-        with self.assertRaisesRegex(ValidationError, "Price plan No metric: the field 'Usage Metric'"):
+        with self.assertRaisesRegex(
+            ValidationError, "Price plan No metric: the field 'Usage Metric'"
+        ):
             self._plan("per_unit", charge_type="usage", name="No metric")
 
     def test_currency_required(self):
-        with self.assertRaisesRegex(ValidationError, "Price plan No currency: the field 'Currency'"):
+        with self.assertRaisesRegex(
+            ValidationError, "Price plan No currency: the field 'Currency'"
+        ):
             self._plan("flat", currency_id=False, name="No currency")
 
     def test_validity_dates(self):
         with self.assertRaisesRegex(ValidationError, "Price plan Dates: the field 'Valid Until'"):
-            self._plan(
-                "flat", name="Dates", date_start="2026-02-01", date_end="2026-01-01"
-            )
+            self._plan("flat", name="Dates", date_start="2026-02-01", date_end="2026-01-01")
 
     def test_metric_code_unique_per_company(self):
         Metric = self.env["q2c.usage.metric"]
@@ -492,8 +505,11 @@ class TestPricePlanLookup(Q2cRatingCase):
             "flat", flat_price=450.0, currency_id=cls.eur.id, name="Generic EUR"
         )
         cls.pricelist_plan = cls._plan(
-            "flat", flat_price=430.0, currency_id=cls.eur.id,
-            pricelist_id=cls.pricelist_eur.id, name="Pricelist EUR",
+            "flat",
+            flat_price=430.0,
+            currency_id=cls.eur.id,
+            pricelist_id=cls.pricelist_eur.id,
+            name="Pricelist EUR",
         )
         cls.acme_plan = cls._plan(
             "flat", flat_price=400.0, partner_id=cls.acme.id, name="Acme override"
@@ -502,15 +518,26 @@ class TestPricePlanLookup(Q2cRatingCase):
             "flat", flat_price=1.0, partner_id=cls.other.id, name="Other override"
         )
         cls.expired = cls._plan(
-            "flat", flat_price=2.0, partner_id=cls.acme.id, name="Expired override",
-            sequence=1, date_end=today - timedelta(days=1),
+            "flat",
+            flat_price=2.0,
+            partner_id=cls.acme.id,
+            name="Expired override",
+            sequence=1,
+            date_end=today - timedelta(days=1),
         )
         cls.archived = cls._plan(
-            "flat", flat_price=3.0, partner_id=cls.acme.id, name="Archived override",
-            sequence=1, active=False,
+            "flat",
+            flat_price=3.0,
+            partner_id=cls.acme.id,
+            name="Archived override",
+            sequence=1,
+            active=False,
         )
         cls.usage_plan = cls._plan(
-            "per_unit", unit_price=0.1, charge_type="usage", metric_id=cls.metric.id,
+            "per_unit",
+            unit_price=0.1,
+            charge_type="usage",
+            metric_id=cls.metric.id,
             name="Usage",
         )
 
@@ -518,8 +545,9 @@ class TestPricePlanLookup(Q2cRatingCase):
         return self.product._q2c_get_price_plan(**kwargs)
 
     def test_generic_by_currency(self):
-        self.assertEqual(self._lookup(currency=self.usd, pricelist=self.pricelist_usd),
-                         self.generic_usd)
+        self.assertEqual(
+            self._lookup(currency=self.usd, pricelist=self.pricelist_usd), self.generic_usd
+        )
         self.assertEqual(self._lookup(currency=self.eur), self.generic_eur)
         self.assertEqual(self._lookup(currency=self.eur.id), self.generic_eur)
 
@@ -527,16 +555,17 @@ class TestPricePlanLookup(Q2cRatingCase):
         # The partner's pricelist (and its currency) apply when none is given.
         self.assertEqual(self._lookup(partner=self.european), self.pricelist_plan)
         self.assertEqual(self._lookup(pricelist=self.pricelist_eur), self.pricelist_plan)
-        self.assertEqual(self._lookup(pricelist=self.pricelist_eur, currency=self.eur),
-                         self.pricelist_plan)
+        self.assertEqual(
+            self._lookup(pricelist=self.pricelist_eur, currency=self.eur), self.pricelist_plan
+        )
         # The given currency is preferred to a more specific plan in another currency.
-        self.assertEqual(self._lookup(pricelist=self.pricelist_eur, currency=self.usd),
-                         self.generic_usd)
+        self.assertEqual(
+            self._lookup(pricelist=self.pricelist_eur, currency=self.usd), self.generic_usd
+        )
 
     def test_partner_override(self):
         self.assertEqual(self._lookup(partner=self.acme, currency=self.usd), self.acme_plan)
-        self.assertEqual(self._lookup(partner=self.acme_contact, currency=self.usd),
-                         self.acme_plan)
+        self.assertEqual(self._lookup(partner=self.acme_contact, currency=self.usd), self.acme_plan)
         self.assertEqual(
             self._lookup(partner=self.acme, pricelist=self.pricelist_usd, currency=self.usd),
             self.acme_plan,
@@ -546,7 +575,10 @@ class TestPricePlanLookup(Q2cRatingCase):
         self.assertEqual(self._lookup(partner=self.other, currency=self.eur), self.generic_eur)
         # Partner > pricelist when both apply in the wanted currency.
         acme_eur = self._plan(
-            "flat", flat_price=399.0, currency_id=self.eur.id, partner_id=self.acme.id,
+            "flat",
+            flat_price=399.0,
+            currency_id=self.eur.id,
+            partner_id=self.acme.id,
             name="Acme EUR",
         )
         self.assertEqual(
@@ -578,18 +610,27 @@ class TestPricePlanLookup(Q2cRatingCase):
             self._lookup(partner=self.acme, currency=self.usd, date=yesterday), self.expired
         )
         self.assertEqual(
-            self._lookup(partner=self.acme, currency=self.usd, date=fields.Date.to_string(yesterday)),
+            self._lookup(
+                partner=self.acme, currency=self.usd, date=fields.Date.to_string(yesterday)
+            ),
             self.expired,
         )
         future = self._plan(
-            "flat", flat_price=5.0, name="Future", sequence=1,
+            "flat",
+            flat_price=5.0,
+            name="Future",
+            sequence=1,
             date_start=fields.Date.today() + timedelta(days=30),
         )
-        self.assertEqual(self._lookup(currency=self.usd, pricelist=self.pricelist_usd),
-                         self.generic_usd)
         self.assertEqual(
-            self._lookup(currency=self.usd, pricelist=self.pricelist_usd,
-                         date=fields.Date.today() + timedelta(days=30)),
+            self._lookup(currency=self.usd, pricelist=self.pricelist_usd), self.generic_usd
+        )
+        self.assertEqual(
+            self._lookup(
+                currency=self.usd,
+                pricelist=self.pricelist_usd,
+                date=fields.Date.today() + timedelta(days=30),
+            ),
             future,
         )
 
