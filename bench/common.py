@@ -30,8 +30,21 @@ import odoo  # noqa: E402
 
 def _configure(db):
     addons = f"{ODOO_SRC}/odoo/addons,{ODOO_SRC}/addons,{ROOT}/addons"
-    args = ["-d", db, "--addons-path", addons, "--data-dir", str(ROOT / ".data"), "--log-level", "warn"]
-    for var, opt in (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGPASSWORD", "--db_password")):
+    args = [
+        "-d",
+        db,
+        "--addons-path",
+        addons,
+        "--data-dir",
+        str(ROOT / ".data"),
+        "--log-level",
+        "warn",
+    ]
+    for var, opt in (
+        ("PGHOST", "--db_host"),
+        ("PGPORT", "--db_port"),
+        ("PGPASSWORD", "--db_password"),
+    ):
         if os.environ.get(var):
             args += [opt, os.environ[var]]
     args += ["--db_user", os.environ.get("PGUSER") or os.environ.get("USER") or "root"]
