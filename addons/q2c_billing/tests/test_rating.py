@@ -4,7 +4,7 @@ from psycopg2 import IntegrityError
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tests import Form, TransactionCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
 STRIPE_TIERS = [(5, 7.0), (10, 6.5), (0, 6.0)]
@@ -643,3 +643,46 @@ class TestPricePlanLookup(Q2cRatingCase):
             self.env["q2c.price.plan"].search_count(action["domain"]),
             template.q2c_price_plan_count,
         )
+
+
+@tagged("post_install", "-at_install")
+class TestPricePlanForm(Q2cRatingCase):
+    def test_form_tiers_and_preview(self):
+        with Form(self.env["q2c.price.plan"]) as plan_form:
+            plan_form.name = "Form graduated"
+            plan_form.product_id = self.product
+            plan_form.currency_id = self.usd
+            plan_form.charge_model = "graduated"
+            for up_to, price in STRIPE_TIERS:
+                with plan_form.tier_ids.new() as tier:
+                    tier.up_to = up_to
+                    tier.unit_price = price
+            plan_form.rate_test_quantity = 20
+            self.assertIn("127.50", plan_form.rate_preview)
+            with plan_form.tier_ids.edit(2) as tier:
+                tier.unit_price = 5.0
+            # The test quantity survives tier edits; the preview follows them.
+            self.assertEqual(plan_form.rate_test_quantity, 20)
+            self.assertIn("117.50", plan_form.rate_preview)
+        plan = plan_form.record
+        self.assertEqual(plan.rate(20)["amount"], 117.5)
+        self.assertEqual(plan.billing_timing, "in_advance")
+
+    def test_form_usage_defaults_to_in_arrears(self):
+        with Form(self.env["q2c.price.plan"]) as plan_form:
+            plan_form.name = "Form usage"
+            plan_form.product_id = self.product
+            plan_form.charge_type = "usage"
+            plan_form.metric_id = self.metric
+            plan_form.charge_model = "per_unit"
+            plan_form.unit_price = 0.25
+            self.assertEqual(plan_form.billing_timing, "in_arrears")
+        self.assertEqual(plan_form.record.rate(10)["amount"], 2.5)
+
+    def test_product_form_shows_plans(self):
+        plan = self._plan("flat", flat_price=10.0)
+        template = self.product.product_tmpl_id
+        self.assertIn(plan, template.q2c_price_plan_ids)
+        arch = template.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn("action_q2c_view_price_plans", arch)
+        self.assertIn("q2c_price_plan_ids", arch)
