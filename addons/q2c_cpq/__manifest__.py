@@ -10,8 +10,18 @@
     "data": [
         "security/q2c_cpq_groups.xml",
         "security/ir.model.access.csv",
+        "security/q2c_cpq_security.xml",
+        "data/mail_activity_type_data.xml",
+        "wizards/q2c_approval_reject_wizard_views.xml",
+        "views/product_template_views.xml",
+        "views/sale_order_views.xml",
         "views/q2c_cpq_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "q2c_cpq/static/src/components/**/*",
+        ],
+    },
     "demo": [],
     "installable": True,
     "application": False,

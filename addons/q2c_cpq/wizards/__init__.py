@@ -1,0 +1,1 @@
+from . import q2c_approval_reject_wizard
