@@ -310,6 +310,7 @@ class Q2cPricePlan(models.Model):
 
     @api.constrains("charge_model", "tier_ids")
     def _check_tiers(self):
+        model_labels = dict(self._fields["charge_model"]._description_selection(self.env))
         for plan in self:
             tiers = plan._q2c_sorted_tiers()
             if plan.charge_model not in ("graduated", "volume"):
@@ -329,9 +330,7 @@ class Q2cPricePlan(models.Model):
                         "Price plan %(plan)s: the field 'Tiers' needs at least one tier for the"
                         " %(model)s charge model.",
                         plan=plan.name,
-                        model=dict(plan._fields["charge_model"]._description_selection(self.env))[
-                            plan.charge_model
-                        ],
+                        model=model_labels[plan.charge_model],
                     )
                 )
             previous = 0.0
