@@ -1,2 +1,3 @@
 from . import test_install
 from . import test_config_rules
+from . import test_bundles
