@@ -13,8 +13,9 @@ def main(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         log = f.read()
     results = re.findall(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests", log)
-    skipped = re.findall(r"odoo\.tests\.result: skipped (.*)", log)
-    skipped += re.findall(r"(websocket-client module is not installed)", log)
+    skipped = re.findall(r" odoo\.addons\.[\w.]+: skipped (.*)", log)
+    if not skipped and "websocket-client module is not installed" in log:
+        skipped = ["a browser test: websocket-client module is not installed"]
     problems = re.findall(r"^.* (?:ERROR|CRITICAL) .*$", log, re.MULTILINE)
     for line in problems[:40]:
         print(line)
