@@ -169,3 +169,12 @@ def rpc_factory(odoo_server):
         return Rpc(odoo_server.url, odoo_server.db, login, password)
 
     return factory
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test fails the run: nothing may be skipped silently."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == 0:
+        print(f"\n{len(skipped)} test(s) skipped: a skipped test fails the run")
+        session.exitstatus = 1
