@@ -224,9 +224,13 @@ class SaleOrder(models.Model):
         return True
 
     def action_q2c_approve(self):
-        """Approve the current level (as a member of its approver group or as its delegate)."""
-        self.check_access("read")
-        for order in self:
+        """Approve the current level (as a member of its approver group or as its delegate).
+
+        The right to decide is the approver group or the delegation of the current level's
+        rules (checked in `_q2c_get_decidable_steps`), not the access to the quote: a delegate
+        may approve a quote they could not read."""
+        # sudo: reading the steps of the quote to check the user's right to decide.
+        for order in self.sudo():
             steps = order._q2c_get_decidable_steps()
             # sudo: the approver may not have write access to the quote; checked above.
             steps.sudo().write({
@@ -239,11 +243,11 @@ class SaleOrder(models.Model):
 
     def action_q2c_reject(self, reason):
         """Reject the quote at the current level; `reason` (text) is required."""
-        self.check_access("read")
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError(_("Give a reason (reason) to reject the quote."))
         reason = reason.strip()
-        for order in self:
+        # sudo: reading the steps of the quote to check the user's right to decide (as approve).
+        for order in self.sudo():
             steps = order._q2c_get_decidable_steps()
             # sudo: the approver may not have write access to the quote; checked above.
             steps.sudo().write({
@@ -453,7 +457,7 @@ class SaleOrder(models.Model):
         self._q2c_refresh_approval_state()
         if self.q2c_approval_state in ("pending", "rejected"):
             reasons = "; ".join(
-                _("%(rule)s (%(reasons)s)", rule=rule.name, reasons=", ".join(rule_reasons))
+                self.env._("%(rule)s (%(reasons)s)", rule=rule.name, reasons=", ".join(rule_reasons))
                 for rule, rule_reasons in self._q2c_get_approval_rules().items()
             )
             if self.q2c_approval_state == "rejected":
@@ -574,7 +578,7 @@ class SaleOrder(models.Model):
             body=Markup("<p>%s</p><ul>%s</ul>") % (
                 _("Approval requested."),
                 Markup().join(
-                    Markup("<li>%s</li>") % _(
+                    Markup("<li>%s</li>") % self.env._(
                         "Level %(level)s, %(rule)s: %(reason)s",
                         level=step.sequence,
                         rule=step.rule_id.name,

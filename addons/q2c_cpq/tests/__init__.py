@@ -1,3 +1,4 @@
 from . import test_install
 from . import test_config_rules
 from . import test_bundles
+from . import test_approvals
