@@ -478,6 +478,17 @@ class SaleOrder(models.Model):
         if messages:
             raise UserError("\n\n".join(messages))
 
+    def _q2c_portal_notice(self):
+        """What the customer reads on the portal when the quote cannot be accepted yet."""
+        self.ensure_one()
+        if self.state not in ("draft", "sent") or not (self.require_signature or self.require_payment):
+            return False
+        if not self._q2c_blocking_message("sign"):
+            return False
+        if self.q2c_approval_state in ("pending", "rejected") and not self._q2c_get_config_errors():
+            return _("This quote is awaiting approval by our team: you can accept it once approved.")
+        return _("This quote is being finalized by our team: you can accept it once it is complete.")
+
     def _has_to_be_signed(self):
         return super()._has_to_be_signed() and not self._q2c_blocking_message("sign")
 

@@ -2,3 +2,4 @@ from . import test_install
 from . import test_config_rules
 from . import test_bundles
 from . import test_approvals
+from . import test_portal

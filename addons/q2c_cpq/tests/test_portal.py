@@ -1,0 +1,73 @@
+from odoo import Command
+from odoo.tests import HttpCase, tagged
+
+from .common import Q2cCpqCommon
+
+# A 1x1 transparent PNG, enough for a signature.
+SIGNATURE = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+@tagged("post_install", "-at_install")
+class TestQ2cPortalSigning(Q2cCpqCommon, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["q2c.config.rule"].search([]).active = False
+        cls.env["q2c.approval.rule"].search([]).active = False
+        cls.env["q2c.approval.rule"].create({
+            "name": "Deal desk", "max_discount": 10.0,
+        })
+
+    def _portal_quote(self, lines):
+        order = self._create_order(lines, require_signature=True, require_payment=False)
+        order._portal_ensure_token()
+        return order
+
+    def _sign(self, order):
+        return self.make_jsonrpc_request(
+            f"/my/orders/{order.id}/accept",
+            {"access_token": order.access_token, "name": "Carla Customer", "signature": SIGNATURE},
+        )
+
+    def test_pending_approval_cannot_be_signed(self):
+        order = self._portal_quote([(self.platform, 1, {"discount": 20.0})])
+        self.assertEqual(order.q2c_approval_state, "pending")
+        self.assertFalse(order._has_to_be_signed())
+        result = self._sign(order)
+        self.assertIn("awaiting internal approval", result["error"])
+        self.assertFalse(order.signature)
+        self.assertEqual(order.state, "draft")
+
+    def test_approved_quote_is_signed_and_confirmed(self):
+        order = self._portal_quote([(self.platform, 1, {"discount": 20.0})])
+        order.action_q2c_request_approval()
+        order.action_q2c_approve()
+        self.assertEqual(order.q2c_approval_state, "approved")
+        self.assertTrue(order._has_to_be_signed())
+        result = self._sign(order)
+        self.assertNotIn("error", result)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(order.signed_by, "Carla Customer")
+
+    def test_configuration_error_blocks_signing(self):
+        self.env["q2c.config.rule"].create({
+            "name": "Users need the platform", "rule_type": "requires",
+            "product_ids": [Command.set(self.users.ids)],
+            "target_product_ids": [Command.set(self.platform.ids)],
+            "message": "User licences need the platform.",
+        })
+        order = self._portal_quote([(self.users, 5)])
+        self.assertFalse(order._has_to_be_signed())
+        result = self._sign(order)
+        self.assertIn("User licences need the platform.", result["error"])
+        self.assertFalse(order.signature)
+        self.assertEqual(order.state, "draft")
+
+    def test_portal_page_shows_no_sign_button_while_pending(self):
+        order = self._portal_quote([(self.platform, 1, {"discount": 20.0})])
+        response = self.url_open(order.get_portal_url())
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("awaiting approval by our team", response.text)
+        self.assertNotIn('data-bs-target="#modalaccept"', response.text)
