@@ -1,1 +1,16 @@
-from . import q2c_ssp
+from . import (
+    account_chart_template,
+    account_move,
+    account_move_line,
+    product_category,
+    product_template,
+    q2c_performance_obligation,
+    q2c_revenue_contract,
+    q2c_revenue_schedule_line,
+    q2c_revrec_run,
+    q2c_ssp,
+    res_company,
+    res_config_settings,
+    sale_order,
+    sale_order_line,
+)

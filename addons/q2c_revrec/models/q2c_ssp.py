@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -14,10 +14,14 @@ class Q2cSsp(models.Model):
     )
     price = fields.Monetary(string="SSP", required=True, currency_field="currency_id")
     price_low = fields.Monetary(
-        string="Range Low", currency_field="currency_id", help="Lower end of the observed SSP range."
+        string="Range Low",
+        currency_field="currency_id",
+        help="Lower end of the observed SSP range.",
     )
     price_high = fields.Monetary(
-        string="Range High", currency_field="currency_id", help="Upper end of the observed SSP range."
+        string="Range High",
+        currency_field="currency_id",
+        help="Upper end of the observed SSP range.",
     )
     date_from = fields.Date(string="Valid From")
     date_to = fields.Date(string="Valid To")
@@ -27,7 +31,9 @@ class Q2cSsp(models.Model):
         for ssp in self:
             name = ssp.product_id.display_name
             if ssp.price < 0:
-                raise ValidationError(_("SSP of %(product)s: the price cannot be negative.", product=name))
+                raise ValidationError(
+                    _("SSP of %(product)s: the price cannot be negative.", product=name)
+                )
             if ssp.price_low and ssp.price_high and ssp.price_low > ssp.price_high:
                 raise ValidationError(
                     _("SSP of %(product)s: the range low is above the range high.", product=name)

@@ -1,1 +1,8 @@
-from . import test_install
+from . import (
+    test_allocation,
+    test_install,
+    test_posting,
+    test_sale_order,
+    test_schedule,
+    test_waterfall,
+)

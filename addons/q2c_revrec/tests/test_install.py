@@ -8,7 +8,9 @@ class TestQ2cRevrecInstall(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.user = new_test_user(cls.env, "q2c_rev_user", groups="q2c_revrec.group_q2c_revrec_user")
-        cls.manager = new_test_user(cls.env, "q2c_rev_manager", groups="q2c_revrec.group_q2c_revrec_manager")
+        cls.manager = new_test_user(
+            cls.env, "q2c_rev_manager", groups="q2c_revrec.group_q2c_revrec_manager"
+        )
         cls.product = cls.env["product.product"].create({"name": "Platform", "type": "service"})
 
     def test_groups_ladder(self):
@@ -26,5 +28,10 @@ class TestQ2cRevrecInstall(TransactionCase):
             self.env["q2c.ssp"].create({"product_id": self.product.id, "price": -1})
         with self.assertRaisesRegex(ValidationError, "'Valid From' is after 'Valid To'"):
             self.env["q2c.ssp"].create(
-                {"product_id": self.product.id, "price": 1, "date_from": "2026-02-01", "date_to": "2026-01-01"}
+                {
+                    "product_id": self.product.id,
+                    "price": 1,
+                    "date_from": "2026-02-01",
+                    "date_to": "2026-01-01",
+                }
             )

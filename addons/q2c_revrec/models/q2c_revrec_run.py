@@ -1,0 +1,592 @@
+import json
+from collections import defaultdict
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, format_date, split_every
+
+from .. import tools
+
+
+class Q2cRevrecRun(models.Model):
+    """A recognition run posts, for one company, every planned schedule line whose period ends on
+    or before its date: one journal entry per journal, accounting period and currency, with
+    lines grouped by account (and analytic distribution for revenue)."""
+
+    _name = "q2c.revrec.run"
+    _description = "Revenue Recognition Run"
+    _inherit = ["mail.thread"]
+    _order = "date desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(compute="_compute_name", store=True)
+    date = fields.Date(
+        required=True,
+        default=fields.Date.context_today,
+        help="Every planned period ending on or before this date is posted.",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    state = fields.Selection(
+        [("draft", "Draft"), ("done", "Done")], default="draft", required=True, readonly=True
+    )
+    user_id = fields.Many2one("res.users", default=lambda self: self.env.user, readonly=True)
+    move_ids = fields.One2many(
+        "account.move", "q2c_revrec_run_id", string="Journal Entries", readonly=True
+    )
+    move_count = fields.Integer(compute="_compute_move_count")
+    line_count = fields.Integer(string="Schedule Lines Posted", readonly=True)
+    recognized = fields.Monetary(
+        string="Recognized", readonly=True, help="Revenue posted, in the company currency."
+    )
+    note = fields.Html(readonly=True)
+
+    @api.depends("date", "company_id")
+    def _compute_name(self):
+        for run in self:
+            run.name = (
+                _("Recognition of %(date)s", date=format_date(self.env, run.date))
+                if run.date
+                else _("New")
+            )
+
+    def _compute_move_count(self):
+        for run in self:
+            run.move_count = len(run.move_ids)
+
+    # ------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------
+
+    @api.model
+    def run_recognition(self, date):
+        """Post the revenue of every planned period ending on or before ``date`` in the user's
+        companies. Idempotent: a second call for the same date posts nothing new.
+
+        Returns ``{"move_ids": [...], "recognized": float, "line_count": int}``; ``recognized``
+        is the revenue posted (company currency).
+        """
+        self.check_access("create")
+        day = self.env["q2c.revenue.contract"]._q2c_parse_date(date, "date")
+        if not day:
+            raise UserError(_("date: a date (YYYY-MM-DD) is required."))
+        # sudo: the access right to run the recognition is checked above; the run writes journal
+        # entries and schedule lines of the user's companies only.
+        runs = self.sudo().create(
+            [{"date": day, "company_id": company.id} for company in self.env.companies]
+        )
+        result = runs._action_run()
+        runs.filtered(lambda run: not run.line_count and not run.move_ids).unlink()
+        return result
+
+    def action_run(self):
+        self.check_access("write")
+        # sudo: see run_recognition.
+        self.sudo()._action_run()
+        return True
+
+    def action_view_moves(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Revenue Entries"),
+            "res_model": "account.move",
+            "view_mode": "list,form",
+            "domain": [("id", "in", self.move_ids.ids)],
+            "context": {"create": False},
+        }
+
+    # ------------------------------------------------------------------
+    # Cron
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_run_recognition(self, contract_batch=5000):
+        """Monthly: post what is due at today's date, company by company, in bounded batches."""
+        today = fields.Date.context_today(self)
+        done = remaining = 0
+        for company in self.env["res.company"].sudo().search([]):
+            if not company.q2c_revrec_journal_id:
+                continue
+            run = (
+                self.sudo().with_company(company).create({"date": today, "company_id": company.id})
+            )
+            result = run._q2c_post(contract_limit=contract_batch)
+            run.state = "done"
+            done += result["line_count"]
+            remaining += result["remaining_contracts"]
+            if not run.line_count and not run.move_ids:
+                run.unlink()
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    # ------------------------------------------------------------------
+    # Posting
+    # ------------------------------------------------------------------
+
+    def _action_run(self):
+        move_ids, recognized, line_count = [], 0.0, 0
+        for run in self:
+            if run.state == "done":
+                raise UserError(_("%(run)s is already done.", run=run.name))
+            result = run.with_company(run.company_id)._q2c_post()
+            run.state = "done"
+            move_ids += result["move_ids"]
+            recognized += result["recognized"]
+            line_count += result["line_count"]
+        currency = self.company_id.currency_id[:1]
+        return {
+            "move_ids": move_ids,
+            "recognized": currency.round(recognized) if currency else recognized,
+            "line_count": line_count,
+        }
+
+    def _q2c_lock_date(self, journal):
+        """Last locked day for revenue entries of this run's company (fiscal year, hard and sales
+        lock dates, with the user's exceptions)."""
+        company = self.company_id
+        return max(company._get_user_fiscal_lock_date(journal), company.user_sale_lock_date)
+
+    def _q2c_post(self, contract_limit=None):
+        """Post this run's company revenue due at the run date. See the class docstring.
+
+        Per contract, the amount recognized is taken from deferred revenue (contract liability)
+        as far as it is billed; the excess goes to unbilled revenue (contract asset), and
+        billing that catches up moves it back (the positions are netted per contract).
+        """
+        self.ensure_one()
+        company, day = self.company_id, self.date
+        journal = company.q2c_revrec_journal_id
+        if not journal:
+            raise UserError(
+                _(
+                    "Company %(company)s has no revenue recognition journal: set it in Accounting "
+                    "settings (Revenue Recognition).",
+                    company=company.name,
+                )
+            )
+        lock = self._q2c_lock_date(journal)
+
+        def posting_date(period_end):
+            return period_end if period_end > lock else lock + timedelta(days=1)
+
+        Line = self.env["q2c.revenue.schedule.line"]
+        Contract = self.env["q2c.revenue.contract"]
+        Obligation = self.env["q2c.performance.obligation"]
+        Line.flush_model()
+        Contract.flush_model(["state", "company_id", "currency_id"])
+
+        due_contracts = self._q2c_due_contract_ids(day, contract_limit)
+        remaining = 0
+        if contract_limit and len(due_contracts) > contract_limit:
+            remaining = len(due_contracts) - contract_limit
+            due_contracts = due_contracts[:contract_limit]
+        candidates = set(due_contracts)
+        if not remaining:
+            candidates |= self._q2c_netting_candidate_ids(day)
+        # Lock the contracts: a concurrent run skips them (and fails to serialize if it read them
+        # before this one commits), so no period is posted twice.
+        candidate_ids = (
+            [
+                row[0]
+                for row in self.env.execute_query(
+                    SQL(
+                        "SELECT id FROM q2c_revenue_contract WHERE id = ANY(%s)"
+                        " ORDER BY id FOR UPDATE SKIP LOCKED",
+                        sorted(candidates),
+                    )
+                )
+            ]
+            if candidates
+            else []
+        )
+        if not candidate_ids:
+            return {
+                "move_ids": [],
+                "recognized": 0.0,
+                "line_count": 0,
+                "remaining_contracts": remaining,
+            }
+        due_rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT l.id, l.obligation_id, l.contract_id, l.date, l.amount
+                  FROM q2c_revenue_schedule_line l
+                 WHERE l.contract_id = ANY(%(contracts)s)
+                   AND l.state = 'planned' AND l.line_type = 'revenue' AND l.date <= %(day)s
+              ORDER BY l.contract_id, l.date, l.id
+                """,
+                contracts=candidate_ids,
+                day=day,
+            )
+        )
+
+        posted = {
+            contract_id: (amount or 0.0, unbilled or 0.0)
+            for contract_id, amount, unbilled in self.env.execute_query(
+                SQL(
+                    """
+                    SELECT contract_id, SUM(amount), SUM(unbilled_amount)
+                      FROM q2c_revenue_schedule_line
+                     WHERE contract_id = ANY(%s) AND state = 'posted'
+                  GROUP BY contract_id
+                    """,
+                    candidate_ids,
+                )
+            )
+        }
+        contracts = Contract.browse(candidate_ids)
+        contracts.fetch(["currency_id", "partner_id", "name"])
+        billed = contracts._q2c_billed_by_contract(date_to=posting_date(day), by_date=True)
+
+        # Obligations: the due ones and each contract's first (for netting-only postings).
+        first_obligation = dict(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT DISTINCT ON (contract_id) contract_id, id
+                      FROM q2c_performance_obligation
+                     WHERE contract_id = ANY(%s)
+                  ORDER BY contract_id, sequence, id
+                    """,
+                    candidate_ids,
+                )
+            )
+        )
+        obligations = Obligation.browse(
+            {row[1] for row in due_rows} | set(first_obligation.values())
+        )
+        obligations.fetch(["product_id", "currency_id", "analytic_distribution", "contract_id"])
+        accounts = self._q2c_obligation_accounts(obligations)
+
+        lines_by_contract = defaultdict(list)
+        for row in due_rows:
+            lines_by_contract[row[2]].append(row)
+
+        buckets = {}
+        line_updates = []  # (line id, bucket key, unbilled units)
+        netting_lines = []  # (obligation id, bucket key, date, unbilled units)
+        shifted = defaultdict(set)  # contract id -> periods moved by a lock date
+
+        def bucket_for(currency, when):
+            key = (currency.id, when.year, when.month)
+            bucket = buckets.get(key)
+            if not bucket:
+                bucket = buckets[key] = {
+                    "currency": currency,
+                    "date": when,
+                    "amounts": defaultdict(int),
+                }
+            bucket["date"] = max(bucket["date"], when)
+            return key, bucket
+
+        for contract in contracts:
+            if contract.id not in first_obligation:
+                continue
+            currency = contract.currency_id
+            rounding = currency.rounding
+            recognized_units = tools.to_units(posted.get(contract.id, (0.0, 0.0))[0], rounding)
+            unbilled_units = tools.to_units(posted.get(contract.id, (0.0, 0.0))[1], rounding)
+            billed_events = billed.get(contract.id, [])
+            primary = obligations.browse(first_obligation[contract.id])
+
+            def billed_units(until, events=billed_events, rounding=rounding):
+                return tools.to_units(
+                    sum(amount for when, amount in events if when <= until), rounding
+                )
+
+            rows = lines_by_contract.get(contract.id, [])
+            periods = defaultdict(list)
+            for row in rows:
+                periods[row[3]].append(row)
+            for period_end in sorted(periods):
+                when = posting_date(period_end)
+                if when != period_end:
+                    shifted[contract.id].add(period_end)
+                key, bucket = bucket_for(currency, when)
+                amounts = bucket["amounts"]
+                period_rows = periods[period_end]
+                units = [tools.to_units(row[4], rounding) for row in period_rows]
+                total = sum(units)
+                target_unbilled = max(recognized_units + total - billed_units(when), 0)
+                delta_unbilled = target_unbilled - unbilled_units
+                left = delta_unbilled
+                for row, amount_units in zip(period_rows, units, strict=True):
+                    obligation = obligations.browse(row[1])
+                    acc = accounts[obligation.id]
+                    take = min(max(left, 0), amount_units) if amount_units > 0 else 0
+                    left -= take
+                    amounts[("revenue", acc["revenue"].id, obligation._q2c_analytic_key())] -= (
+                        amount_units
+                    )
+                    amounts[("deferred", acc["deferred"].id, None)] += amount_units - take
+                    line_updates.append((row[0], key, take))
+                if (
+                    left
+                ):  # netting beyond this period's revenue: against the first obligation's accounts
+                    amounts[("deferred", accounts[primary.id]["deferred"].id, None)] -= left
+                    line_updates[-1] = (line_updates[-1][0], key, line_updates[-1][2] + left)
+                if delta_unbilled:
+                    amounts[("unbilled", accounts[primary.id]["unbilled"].id, None)] += (
+                        delta_unbilled
+                    )
+                recognized_units += total
+                unbilled_units = target_unbilled
+            # Billing after the last posted period: net the positions at the run date.
+            when = posting_date(day)
+            target_unbilled = max(recognized_units - billed_units(when), 0)
+            delta_unbilled = target_unbilled - unbilled_units
+            if delta_unbilled:
+                key, bucket = bucket_for(currency, when)
+                acc = accounts[primary.id]
+                bucket["amounts"][("deferred", acc["deferred"].id, None)] -= delta_unbilled
+                bucket["amounts"][("unbilled", acc["unbilled"].id, None)] += delta_unbilled
+                netting_lines.append((primary.id, key, when, delta_unbilled))
+
+        move_of = self._q2c_create_moves(buckets, journal)
+        moves = (
+            self.env["account.move"].union(*move_of.values())
+            if move_of
+            else self.env["account.move"]
+        )
+        self._q2c_mark_posted(line_updates, move_of, buckets)
+        if netting_lines:
+            Line.create(
+                [
+                    {
+                        "obligation_id": obligation_id,
+                        "line_type": "reclass",
+                        "date": when,
+                        "service_date_from": when,
+                        "service_date_to": when,
+                        "amount": 0.0,
+                        "unbilled_amount": tools.from_units(
+                            units, buckets[key]["currency"].rounding
+                        ),
+                        "state": "posted",
+                        "move_id": move_of[key].id,
+                        "posted_date": when,
+                        "run_id": self.id,
+                    }
+                    for obligation_id, key, when, units in netting_lines
+                ]
+            )
+        if shifted:
+            self._q2c_log_lock_shifts(contracts, shifted, lock, posting_date)
+        recognized = -sum(
+            line.balance for line in moves.line_ids if line.q2c_revrec_role == "revenue"
+        )
+        recognized = company.currency_id.round(recognized)
+        self.write({"line_count": len(line_updates), "recognized": recognized})
+        return {
+            "move_ids": moves.ids,
+            "recognized": recognized,
+            "line_count": len(line_updates),
+            "remaining_contracts": remaining,
+        }
+
+    def _q2c_due_contract_ids(self, day, limit=None):
+        query = SQL(
+            """
+            SELECT DISTINCT l.contract_id
+              FROM q2c_revenue_schedule_line l
+              JOIN q2c_revenue_contract c ON c.id = l.contract_id
+             WHERE l.company_id = %(company)s AND l.state = 'planned' AND l.line_type = 'revenue'
+               AND l.date <= %(day)s AND c.state IN ('active', 'closed')
+          ORDER BY l.contract_id
+             %(limit)s
+            """,
+            company=self.company_id.id,
+            day=day,
+            limit=SQL("LIMIT %s", limit + 1) if limit else SQL(),
+        )
+        return [row[0] for row in self.env.execute_query(query)]
+
+    def _q2c_netting_candidate_ids(self, day):
+        """Active or closed contracts of the company whose asset / liability position may need
+        netting: those billed, and those with revenue through the contract asset."""
+        self.env["account.move.line"].flush_model(["q2c_revenue_contract_id", "parent_state"])
+        query = SQL(
+            """
+            SELECT aml.q2c_revenue_contract_id
+              FROM account_move_line aml
+              JOIN q2c_revenue_contract c ON c.id = aml.q2c_revenue_contract_id
+             WHERE aml.parent_state = 'posted' AND aml.date <= %(day)s
+               AND c.company_id = %(company)s AND c.state IN ('active', 'closed')
+             UNION
+            SELECT l.contract_id
+              FROM q2c_revenue_schedule_line l
+              JOIN q2c_revenue_contract c ON c.id = l.contract_id
+             WHERE l.state = 'posted' AND l.company_id = %(company)s
+               AND c.state IN ('active', 'closed')
+          GROUP BY l.contract_id
+            HAVING SUM(l.unbilled_amount) != 0
+            """,
+            day=max(
+                day, self._q2c_lock_date(self.company_id.q2c_revrec_journal_id) + timedelta(days=1)
+            ),
+            company=self.company_id.id,
+        )
+        return {row[0] for row in self.env.execute_query(query)}
+
+    def _q2c_obligation_accounts(self, obligations):
+        """Revenue, deferred and unbilled accounts of each obligation (``{id: {role: account}}``),
+        for the run's company; a missing account is an error naming the product."""
+        company = self.company_id
+        by_product = {}
+        result = {}
+        for obligation in obligations:
+            product = obligation.product_id
+            if product.id not in by_product:
+                accounts = product.product_tmpl_id.with_company(company)._q2c_get_revrec_accounts()
+                for role, label in (
+                    ("revenue", _("income account")),
+                    ("deferred", _("deferred revenue account")),
+                    ("unbilled", _("unbilled revenue account")),
+                ):
+                    if not accounts[role]:
+                        raise UserError(
+                            _(
+                                "Product %(product)s (category %(category)s) has no %(account)s in "
+                                "company %(company)s: set it on the product category or in the "
+                                "Accounting settings (Revenue Recognition).",
+                                product=product.display_name,
+                                category=product.categ_id.display_name,
+                                account=label,
+                                company=company.name,
+                            )
+                        )
+                by_product[product.id] = accounts
+            result[obligation.id] = by_product[product.id]
+        return result
+
+    def _q2c_create_moves(self, buckets, journal):
+        company = self.company_id
+        company_currency = company.currency_id
+        labels = {
+            "revenue": _("Revenue recognized"),
+            "deferred": _("Deferred revenue (contract liability)"),
+            "unbilled": _("Unbilled revenue (contract asset)"),
+        }
+        vals_list, keys = [], []
+        for key, bucket in buckets.items():
+            currency, when = bucket["currency"], bucket["date"]
+            period = when.strftime("%Y-%m")
+            lines = []
+            for (role, account_id, analytic_key), units in sorted(
+                bucket["amounts"].items(),
+                key=lambda item: (item[0][0], item[0][1], item[0][2] or ""),
+            ):
+                if not units:
+                    continue
+                amount = tools.from_units(units, currency.rounding)
+                balance = (
+                    amount
+                    if currency == company_currency
+                    else currency._convert(amount, company_currency, company, when)
+                )
+                lines.append(
+                    {
+                        "name": f"{labels[role]} {period}",
+                        "account_id": account_id,
+                        "currency_id": currency.id,
+                        "amount_currency": amount,
+                        "balance": balance,
+                        "analytic_distribution": json.loads(analytic_key)
+                        if analytic_key
+                        else False,
+                        "q2c_revrec_role": role,
+                    }
+                )
+            if lines and currency != company_currency:
+                difference = company_currency.round(-sum(line["balance"] for line in lines))
+                if difference:
+                    biggest = max(lines, key=lambda line: abs(line["balance"]))
+                    biggest["balance"] = company_currency.round(biggest["balance"] + difference)
+            if not lines:
+                continue
+            keys.append(key)
+            vals_list.append(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "company_id": company.id,
+                    "date": when,
+                    "currency_id": currency.id,
+                    "ref": _("Revenue recognition %(period)s", period=period),
+                    "q2c_revrec_run_id": self.id,
+                    "line_ids": [Command.create(line) for line in lines],
+                }
+            )
+        moves = self.env["account.move"].create(vals_list)
+        moves._post(soft=False)
+        Move = self.env["account.move"]
+        move_of = dict.fromkeys(buckets, Move)
+        move_of.update(zip(keys, moves, strict=True))
+        return move_of
+
+    def _q2c_mark_posted(self, line_updates, move_of, buckets):
+        if not line_updates:
+            return
+        Line = self.env["q2c.revenue.schedule.line"]
+        for chunk in split_every(20000, line_updates):
+            values = SQL(", ").join(
+                SQL(
+                    "(%s, %s::int, %s::date, %s::numeric)",
+                    line_id,
+                    move_of[key].id or None,
+                    buckets[key]["date"],
+                    tools.from_units(units, buckets[key]["currency"].rounding),
+                )
+                for line_id, key, units in chunk
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                    UPDATE q2c_revenue_schedule_line line
+                       SET state = 'posted', move_id = v.move_id, posted_date = v.posted_date,
+                           unbilled_amount = v.unbilled, run_id = %(run)s,
+                           write_uid = %(uid)s, write_date = (now() at time zone 'UTC')
+                      FROM (VALUES %(values)s) AS v(id, move_id, posted_date, unbilled)
+                     WHERE line.id = v.id
+                    """,
+                    run=self.id,
+                    uid=self.env.uid,
+                    values=values,
+                )
+            )
+        Line.invalidate_model(
+            [
+                "state",
+                "move_id",
+                "posted_date",
+                "unbilled_amount",
+                "run_id",
+                "write_uid",
+                "write_date",
+            ]
+        )
+
+    def _q2c_log_lock_shifts(self, contracts, shifted, lock, posting_date):
+        bodies = {}
+        for contract in contracts.filtered(lambda c: c.id in shifted):
+            periods = sorted(shifted[contract.id])
+            bodies[contract.id] = _(
+                "Revenue of the locked period(s) %(periods)s posted on %(date)s, the first "
+                "open date (lock date %(lock)s).",
+                periods=", ".join(format_date(self.env, p) for p in periods),
+                date=format_date(self.env, posting_date(periods[0])),
+                lock=format_date(self.env, lock),
+            )
+        contracts.browse(list(bodies))._message_log_batch(bodies=bodies)
+        self.note = Markup("<p>%s</p>") % _(
+            "%(count)s contract(s) had revenue in locked periods (lock date %(lock)s): posted "
+            "on %(date)s.",
+            count=len(bodies),
+            lock=format_date(self.env, lock),
+            date=format_date(self.env, lock + timedelta(days=1)),
+        )

@@ -1,0 +1,117 @@
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.tests import tagged
+
+from .common import Q2cRevrecCommon
+
+
+@tagged("post_install", "-at_install")
+class TestQ2cSaleOrder(Q2cRevrecCommon):
+    def _order(self, lines, date="2026-02-01 10:00:00"):
+        return self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "date_order": date,
+                "order_line": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "product_uom_qty": qty,
+                            "price_unit": price,
+                            "tax_id": [Command.clear()],
+                            **extra,
+                        }
+                    )
+                    for product, qty, price, extra in lines
+                ],
+            }
+        )
+
+    def test_contract_from_confirmed_order(self):
+        order = self._order(
+            [
+                (self.product_support, 1, 1200.0, {}),
+                (self.product_setup, 1, 300.0, {"discount": 50.0}),
+                (self.product_plain, 2, 50.0, {}),
+            ]
+        )
+        self.assertFalse(order.q2c_revenue_contract_ids)
+        with freeze_time("2026-02-01 10:00:00"):
+            order.action_confirm()
+        contract = order.q2c_revenue_contract_ids
+        self.assertEqual(len(contract), 1)
+        self.assertEqual(contract.state, "active")
+        self.assertEqual(contract.partner_id, self.customer)
+        self.assertEqual(str(contract.date), "2026-02-01")
+        self.assertEqual(
+            contract.transaction_price, 1350.0, "untaxed amount of the recognized lines"
+        )
+        self.assertEqual(contract.discount_amount, 150.0)
+        support, setup = contract.obligation_ids
+        self.assertEqual(support.sale_line_id, order.order_line[0])
+        self.assertEqual(
+            (support.recognition_method, str(support.start_date), str(support.end_date)),
+            ("ratable_monthly", "2026-02-01", "2027-01-31"),
+        )
+        self.assertEqual(
+            (setup.recognition_method, str(setup.start_date)), ("point_in_time", "2026-02-01")
+        )
+        # SSPs are the list prices (1200 and 500): 1350 * 1200 / 1700 and 1350 * 500 / 1700.
+        self.assertEqual((support.ssp, setup.ssp), (1200.0, 500.0))
+        self.assertEqual((support.allocated_amount, setup.allocated_amount), (952.94, 397.06))
+        schedule = self._q2c_schedule(contract)
+        self.assertEqual(self.usd.compare_amounts(sum(schedule.values()), 1350.0), 0)
+        self.assertEqual(schedule["2026-02-01"], 397.06)
+
+        # Its invoice bills the contract, to deferred revenue for deferred products.
+        invoice = order._create_invoices()
+        invoice.invoice_date = "2026-02-01"
+        invoice.action_post()
+        by_product = {line.product_id: line for line in invoice.invoice_line_ids}
+        self.assertEqual(by_product[self.product_support].q2c_revenue_contract_id, contract)
+        self.assertEqual(by_product[self.product_support].account_id, self.deferred_account)
+        self.assertEqual(by_product[self.product_setup].account_id, self.deferred_account)
+        self.assertFalse(by_product[self.product_plain].q2c_revenue_contract_id)
+        self.assertEqual(by_product[self.product_plain].account_id, self.revenue_account)
+        self.assertEqual(contract.billed_amount, 1350.0)
+
+        result = self.env["q2c.revrec.run"].run_recognition("2026-02-28")
+        self.assertEqual(result["recognized"], self.usd.round(397.06 + schedule["2026-02-28"]))
+        self.assertEqual(
+            self._q2c_balance(self.unbilled_account), 0.0, "billed up front: no contract asset"
+        )
+
+    def test_order_without_recognition_products(self):
+        order = self._order([(self.product_plain, 1, 50.0, {})])
+        order.action_confirm()
+        self.assertFalse(order.q2c_revenue_contract_ids)
+
+    def test_incomplete_contract_stays_draft(self):
+        self.product_support.q2c_term_months = 0
+        order = self._order([(self.product_support, 1, 1200.0, {})])
+        order.action_confirm()
+        self.assertEqual(order.state, "sale", "the confirmation goes through")
+        contract = order.q2c_revenue_contract_ids
+        self.assertEqual(contract.state, "draft")
+        self.assertFalse(contract.schedule_line_ids)
+        self.assertIn("left in draft", contract.message_ids[0].body)
+        self.assertIn("start date and an end date", contract.message_ids[0].body)
+        contract.obligation_ids.end_date = "2027-06-30"
+        contract.action_activate()
+        self.assertEqual(contract.state, "active")
+
+    def test_salesman_confirms(self):
+        salesman = self.env["res.users"].create(
+            {
+                "name": "Salesman",
+                "login": "q2c_rr_salesman",
+                "company_id": self.company.id,
+                "company_ids": [Command.set(self.company.ids)],
+                "groups_id": [Command.set(self.env.ref("sales_team.group_sale_salesman").ids)],
+            }
+        )
+        order = self._order([(self.product_setup, 1, 500.0, {})])
+        order.user_id = salesman
+        order.with_user(salesman).action_confirm()
+        self.assertEqual(order.sudo().q2c_revenue_contract_ids.state, "active")
