@@ -283,7 +283,7 @@ class Q2cRevenueContract(models.Model):
                         ],
                     )
                 )
-            obligations = contract.obligation_ids.sorted(lambda o: (o.sequence, o.id))
+            obligations = contract.obligation_ids.sorted("sequence")
             if not obligations:
                 raise UserError(
                     _(

@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
 
@@ -79,3 +81,32 @@ class SaleOrder(models.Model):
             "discount_amount": self.currency_id.round(list_amount - price),
             "obligation_ids": [Command.create(vals) for vals in obligations],
         }
+
+    def _q2c_revenue_schedule_preview(self):
+        """Revenue schedule of the contract this order would create, by month:
+        ``[{"period": "YYYY-MM", "amount": float}]`` (empty when no line is an obligation or
+        an input is missing). Pure: works on new records, writes nothing."""
+        self.ensure_one()
+        lines = self.order_line.filtered(lambda line: line._q2c_recognition_method())
+        if not lines:
+            return []
+        # sudo: a preview for the quote's reader, whatever their revenue recognition rights.
+        contract = (
+            self.env["q2c.revenue.contract"]
+            .sudo()
+            .new(self._q2c_prepare_revenue_contract_vals(lines))
+        )
+        periods = defaultdict(float)
+        try:
+            contract._allocate()
+            for obligation in contract.obligation_ids:
+                obligation._check_schedule_inputs()
+                for vals in obligation._prepare_schedule_line_vals_list():
+                    periods[vals["date"].strftime("%Y-%m")] += vals["amount"]
+        except UserError:
+            return []
+        currency = self.currency_id
+        return [
+            {"period": period, "amount": currency.round(amount)}
+            for period, amount in sorted(periods.items())
+        ]

@@ -266,3 +266,30 @@ class TestQ2cPosting(Q2cRevrecCommon):
         with freeze_time("2026-03-01"):
             self.Run._cron_run_recognition()
         self.assertEqual(self.Run.search([], order="id desc", limit=1).recognized, 14.0)
+
+    def test_set_based_queries(self):
+        """The run's query count does not grow with the number of contracts."""
+
+        def contracts(count, day):
+            for _i in range(count):
+                self._q2c_contract(
+                    10.0, [self._q2c_obligation(self.product_setup, ssp=10.0, start=day)], date=day
+                ).action_activate()
+
+        def queries(day):
+            self.env.flush_all()
+            self.env.invalidate_all()
+            before = self.cr.sql_log_count
+            result = self.Run.run_recognition(day)
+            self.env.flush_all()
+            return self.cr.sql_log_count - before, result
+
+        contracts(1, "2026-02-10")
+        queries("2026-02-28")  # warm-up: first entry of the journal
+        contracts(2, "2026-03-10")
+        small, result = queries("2026-03-31")
+        self.assertEqual(result["recognized"], 20.0)
+        contracts(8, "2026-04-10")
+        large, result = queries("2026-04-30")
+        self.assertEqual(result["recognized"], 80.0)
+        self.assertEqual(small, large)

@@ -82,6 +82,23 @@ class TestQ2cSaleOrder(Q2cRevrecCommon):
             self._q2c_balance(self.unbilled_account), 0.0, "billed up front: no contract asset"
         )
 
+    def test_schedule_preview(self):
+        order = self._order(
+            [(self.product_support, 1, 1200.0, {}), (self.product_setup, 1, 300.0, {})],
+            date="2026-03-01 09:00:00",
+        )
+        preview = order._q2c_revenue_schedule_preview()
+        self.assertEqual(len(preview), 12)
+        # Allocated by list prices as SSPs (1200 and 500): 1058.82 over 12 months, 441.18 at
+        # delivery in March; the cumulative monthly amounts round half up (88.235 -> 88.24).
+        self.assertEqual(preview[0], {"period": "2026-03", "amount": 529.42})
+        self.assertEqual(preview[1], {"period": "2026-04", "amount": 88.23})
+        self.assertEqual(self.usd.compare_amounts(sum(p["amount"] for p in preview), 1500.0), 0)
+        self.assertFalse(
+            self.env["q2c.revenue.contract"].search([("sale_order_id", "=", order.id)])
+        )
+        self.assertEqual(order.state, "draft")
+
     def test_order_without_recognition_products(self):
         order = self._order([(self.product_plain, 1, 50.0, {})])
         order.action_confirm()
