@@ -1,2 +1,3 @@
 from . import test_install
 from . import test_rating
+from . import test_subscription_period
