@@ -15,6 +15,7 @@
         "wizards/q2c_approval_reject_wizard_views.xml",
         "views/product_template_views.xml",
         "views/sale_order_views.xml",
+        "views/sale_order_template_views.xml",
         "views/sale_portal_templates.xml",
         "views/q2c_cpq_menus.xml",
     ],

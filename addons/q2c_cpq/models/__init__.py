@@ -5,3 +5,4 @@ from . import q2c_bundle_line
 from . import product_template
 from . import sale_order
 from . import sale_order_line
+from . import sale_order_template

@@ -1,3 +1,4 @@
+from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
 from odoo import Command, api, fields, models, _
@@ -33,6 +34,54 @@ class SaleOrder(models.Model):
         tracking=True,
         copy=True,
     )
+    q2c_billing_period = fields.Selection(
+        [("month", "Month"), ("quarter", "Quarter"), ("year", "Year")],
+        string="Billing Period",
+        compute="_compute_q2c_subscription_terms",
+        store=True,
+        readonly=False,
+        precompute=True,
+        tracking=True,
+        help="Recurring lines are priced and billed per billing period.",
+    )
+    q2c_billing_interval = fields.Integer(
+        string="Billing Interval",
+        compute="_compute_q2c_subscription_terms",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Bill every N billing periods (2 with Month: every two months).",
+    )
+    q2c_term_months = fields.Integer(
+        string="Term (months)",
+        compute="_compute_q2c_subscription_terms",
+        store=True,
+        readonly=False,
+        precompute=True,
+        tracking=True,
+        help="Length of the subscription term; 0 = evergreen (no end date).",
+    )
+    q2c_auto_renew = fields.Boolean(
+        string="Auto-renew",
+        compute="_compute_q2c_subscription_terms",
+        store=True,
+        readonly=False,
+        precompute=True,
+    )
+    q2c_start_date = fields.Date(
+        string="Start Date",
+        copy=False,
+        help="First day of the subscription (new, renewal) or effective date of the change "
+        "(amendment, cancellation). Empty: the confirmation date.",
+    )
+    q2c_end_date = fields.Date(
+        string="End Date", compute="_compute_q2c_end_date",
+        help="Last day of the term (start date + term - 1 day); empty for an evergreen term.",
+    )
+    q2c_renewal_uplift = fields.Float(
+        string="Renewal Uplift (%)",
+        help="Renewal quotes: price increase applied to the renewed lines.",
+    )
     q2c_config_issues = fields.Json(
         string="Configuration Check",
         compute="_compute_q2c_config_issues",
@@ -67,6 +116,54 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
     # Computes
     # ------------------------------------------------------------------
+
+    @api.depends("order_line.q2c_exact_price_unit")
+    def _compute_amounts(self):
+        return super()._compute_amounts()
+
+    @api.depends("order_line.q2c_exact_price_unit")
+    def _compute_tax_totals(self):
+        return super()._compute_tax_totals()
+
+    @api.depends("sale_order_template_id")
+    def _compute_q2c_subscription_terms(self):
+        for order in self:
+            template = order.sale_order_template_id
+            if template and template.q2c_billing_period:
+                order.q2c_billing_period = template.q2c_billing_period
+                order.q2c_billing_interval = template.q2c_billing_interval or 1
+                order.q2c_term_months = template.q2c_term_months
+                order.q2c_auto_renew = template.q2c_auto_renew
+            else:
+                order.q2c_billing_period = order.q2c_billing_period or "month"
+                order.q2c_billing_interval = order.q2c_billing_interval or 1
+                order.q2c_term_months = order.q2c_term_months or 0
+                order.q2c_auto_renew = order.q2c_auto_renew or False
+
+    @api.depends("q2c_start_date", "q2c_term_months", "date_order")
+    def _compute_q2c_end_date(self):
+        for order in self:
+            start = order._q2c_get_start_date()
+            order.q2c_end_date = (
+                start + relativedelta(months=order.q2c_term_months, days=-1)
+                if order.q2c_term_months > 0 else False
+            )
+
+    @api.constrains("q2c_billing_interval", "q2c_term_months", "q2c_renewal_uplift")
+    def _check_q2c_subscription_terms(self):
+        for order in self:
+            if order.q2c_billing_interval < 1:
+                raise ValidationError(_(
+                    "Quote %(order)s: the billing interval must be at least 1.", order=order.name
+                ))
+            if order.q2c_term_months < 0:
+                raise ValidationError(_(
+                    "Quote %(order)s: the term (months) cannot be negative.", order=order.name
+                ))
+            if order.q2c_renewal_uplift <= -100:
+                raise ValidationError(_(
+                    "Quote %(order)s: the renewal uplift must be above -100%%.", order=order.name
+                ))
 
     @api.depends(
         "order_line",
@@ -309,6 +406,25 @@ class SaleOrder(models.Model):
             }
             for issue in self._q2c_get_config_issues()
         ]
+
+    # ------------------------------------------------------------------
+    # Subscription terms
+    # ------------------------------------------------------------------
+
+    def _q2c_period_months(self):
+        """Length of one billing period of the quote in months (period x interval)."""
+        self.ensure_one()
+        months = {"month": 1, "quarter": 3, "year": 12}[self.q2c_billing_period or "month"]
+        return months * max(self.q2c_billing_interval, 1)
+
+    def _q2c_get_start_date(self):
+        """The start (or effective) date of the quote: `q2c_start_date`, else the order date."""
+        self.ensure_one()
+        if self.q2c_start_date:
+            return self.q2c_start_date
+        if self.date_order:
+            return fields.Datetime.context_timestamp(self, self.date_order).date()
+        return fields.Date.context_today(self)
 
     # ------------------------------------------------------------------
     # Configuration rules

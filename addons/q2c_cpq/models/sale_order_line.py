@@ -1,5 +1,6 @@
 from odoo import api, fields, models, _
 from odoo.exceptions import UserError
+from odoo.tools import float_compare
 
 # Order line fields whose change makes a granted approval void.
 Q2C_APPROVAL_LINE_FIELDS = {
@@ -30,10 +31,52 @@ class SaleOrderLine(models.Model):
     q2c_bundle_line_id = fields.Many2one(
         "q2c.bundle.line", string="Bundle Component", ondelete="set null", copy=False, readonly=True
     )
+    q2c_price_plan_id = fields.Many2one(
+        "q2c.price.plan",
+        string="Price Plan",
+        compute="_compute_q2c_price_plan_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        domain="[('product_id', '=', product_id)]",
+        help="How the product is charged once subscribed; it prices the line (a recurring plan "
+        "for one billing period of the quote).",
+    )
+    q2c_exact_price_unit = fields.Float(
+        digits=False,
+        compute="_compute_q2c_exact_price_unit",
+        store=True,
+        precompute=True,
+        help="Unit price given by the price plan at full precision (tiers make averages such as "
+        "41.50 / 6): the line total uses it while the displayed unit price is its rounding.",
+    )
+    q2c_charge_type = fields.Selection(
+        related="q2c_price_plan_id.charge_type", string="Charge Type", store=True
+    )
 
     # ------------------------------------------------------------------
     # Computes
     # ------------------------------------------------------------------
+
+    @api.depends("product_id", "order_id.partner_id", "order_id.pricelist_id", "order_id.currency_id")
+    def _compute_q2c_price_plan_id(self):
+        for line in self:
+            if not line.product_id or line.display_type:
+                line.q2c_price_plan_id = False
+                continue
+            order = line.order_id
+            # sudo: the plan of a product is catalog data every salesperson may quote.
+            plan = line.product_id.sudo().with_company(order.company_id or self.env.company)._q2c_get_price_plan(
+                partner=order.partner_id,
+                currency=order.currency_id,
+                pricelist=order.pricelist_id,
+                date=order.date_order and order.date_order.date(),
+            )
+            line.q2c_price_plan_id = plan.with_env(self.env)
+
+    @api.depends("q2c_price_plan_id", "order_id.q2c_billing_period", "order_id.q2c_billing_interval")
+    def _compute_price_unit(self):
+        return super()._compute_price_unit()
 
     @api.depends("q2c_bundle_parent_id")
     def _compute_discount(self):
@@ -49,7 +92,82 @@ class SaleOrderLine(models.Model):
             return unit_prices.get(self.q2c_bundle_line_id, 0.0)
         if self.q2c_is_bundle and self.q2c_bundle_child_ids:
             return self._q2c_bundle_unit_prices()[1]
+        if self.q2c_price_plan_id and not self.combo_item_id and self.product_type != "combo":
+            return self._q2c_plan_unit_price()
         return super()._get_display_price()
+
+    @api.depends("q2c_exact_price_unit")
+    def _compute_amount(self):
+        return super()._compute_amount()
+
+    @api.depends(
+        "price_unit",
+        "q2c_price_plan_id",
+        "product_uom_qty",
+        "product_uom",
+        "order_id.q2c_billing_period",
+        "order_id.q2c_billing_interval",
+        "q2c_bundle_parent_id",
+    )
+    def _compute_q2c_exact_price_unit(self):
+        digits = self.env["decimal.precision"].precision_get("Product Price")
+        for line in self:
+            exact = 0.0
+            if (
+                line.q2c_price_plan_id
+                and not line.display_type
+                and not line.q2c_bundle_parent_id
+                and not line.q2c_is_bundle
+            ):
+                candidate = line._q2c_plan_unit_price()
+                # Only while the unit price is the plan's (not edited by hand).
+                if float_compare(line.price_unit, candidate, precision_digits=digits) == 0:
+                    exact = candidate
+            line.q2c_exact_price_unit = exact
+
+    def _prepare_base_line_for_taxes_computation(self, **kwargs):
+        exact = self.q2c_exact_price_unit
+        if (
+            exact
+            and "price_unit" not in kwargs
+            and float_compare(
+                self.price_unit, exact,
+                precision_digits=self.env["decimal.precision"].precision_get("Product Price"),
+            ) == 0
+        ):
+            kwargs["price_unit"] = exact
+        return super()._prepare_base_line_for_taxes_computation(**kwargs)
+
+    def _q2c_plan_unit_price(self):
+        """Unit price given by the line's price plan, in the order's currency: a recurring plan
+        for one billing period of the quote; a usage plan prices nothing on the quote (it is
+        rated on the metered usage); the average unit price for tiers and packages."""
+        self.ensure_one()
+        plan = self.q2c_price_plan_id.sudo()  # sudo: catalog data, see _compute_q2c_price_plan_id
+        if plan.charge_type == "usage":
+            return 0.0
+        quantity = self.env["q2c.config.rule"]._q2c_line_quantity(self)
+        if quantity <= 0:
+            return 0.0
+        order = self.order_id
+        period_months = order._q2c_period_months() if plan.charge_type == "recurring" else None
+        amount = plan._q2c_rate(quantity, period_months=period_months)["amount"]
+        currency = order.currency_id or self.env.company.currency_id
+        if plan.currency_id and plan.currency_id != currency:
+            amount = plan.currency_id._convert(
+                amount, currency, order.company_id or self.env.company,
+                order.date_order or fields.Date.context_today(self),
+            )
+        unit_price = amount / quantity
+        if self.product_uom and self.product_id and self.product_uom != self.product_id.uom_id:
+            unit_price = self.product_id.uom_id._compute_price(unit_price, self.product_uom)
+        return unit_price
+
+    def _q2c_is_subscription_line(self):
+        """Whether this line goes to the subscription (it has a recurring or usage plan, or a
+        one-time plan on a quote that has a subscription)."""
+        self.ensure_one()
+        return bool(self.q2c_price_plan_id) and not self.display_type
 
     # ------------------------------------------------------------------
     # CRUD

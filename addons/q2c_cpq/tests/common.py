@@ -78,3 +78,19 @@ class Q2cCpqCommon(TransactionCase):
 
     def _line(self, order, product):
         return order.order_line.filtered(lambda l: l.product_id == product)
+
+    @classmethod
+    def _create_plan(cls, product, model="per_unit", charge_type="recurring", **vals):
+        tiers = vals.pop("tiers", [])
+        return cls.env["q2c.price.plan"].create({
+            "name": vals.pop("name", f"{product.name} {model}"),
+            "product_id": product.id,
+            "currency_id": vals.pop("currency_id", cls.currency.id),
+            "charge_type": charge_type,
+            "charge_model": model,
+            "tier_ids": [
+                Command.create({"sequence": index, "up_to": up_to, "unit_price": unit_price})
+                for index, (up_to, unit_price) in enumerate(tiers)
+            ],
+            **vals,
+        })
