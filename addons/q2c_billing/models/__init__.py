@@ -4,3 +4,12 @@ from . import q2c_price_plan
 from . import q2c_price_tier
 from . import product_product
 from . import product_template
+from . import q2c_subscription
+from . import q2c_subscription_line
+from . import q2c_subscription_change
+from . import q2c_subscription_period
+from . import q2c_billing_run
+from . import q2c_billing_run_error
+from . import account_move_line
+from . import res_company
+from . import res_config_settings

@@ -1,0 +1,475 @@
+import logging
+import time
+from collections import defaultdict
+
+from psycopg2 import errors as pg_errors
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 100
+# A cron call stops after this many seconds and re-triggers itself while work remains.
+CRON_TIME_BUDGET = 240
+
+
+class Q2cBillingRun(models.Model):
+    """One billing run: every subscription due on ``date`` is billed, the run keeps its counts,
+    errors and duration.
+
+    Idempotent by database constraint: each billed window is a ``q2c.subscription.period`` row
+    (unique per subscription, period start and timing) inserted in the same transaction as its
+    invoice; a second run, a racing run or a restarted one skips what is billed already.
+    """
+
+    _name = "q2c.billing.run"
+    _description = "Billing Run"
+    _order = "id desc"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    date = fields.Date(required=True, readonly=True, index=True)
+    trigger = fields.Selection(
+        selection=[("cron", "Scheduled"), ("manual", "Bill now"), ("api", "API")],
+        required=True,
+        readonly=True,
+        default="manual",
+    )
+    state = fields.Selection(
+        selection=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+        default="running",
+        required=True,
+        readonly=True,
+    )
+    user_id = fields.Many2one("res.users", default=lambda self: self.env.user, readonly=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, readonly=True
+    )
+    started_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
+    ended_at = fields.Datetime(readonly=True)
+    duration = fields.Float(string="Duration (s)", digits=(16, 2), readonly=True)
+    due_count = fields.Integer(string="Due", readonly=True)
+    billed_count = fields.Integer(string="Billed", readonly=True)
+    skipped_count = fields.Integer(string="Skipped", readonly=True)
+    error_count = fields.Integer(string="Error Count", readonly=True)
+    invoice_count = fields.Integer(string="Invoice Count", readonly=True)
+    move_ids = fields.Many2many(
+        "account.move", "q2c_billing_run_move_rel", "run_id", "move_id", string="Invoices",
+        readonly=True,
+    )
+    error_ids = fields.One2many("q2c.billing.run.error", "run_id", string="Errors", readonly=True)
+
+    @api.depends("date", "trigger")
+    def _compute_name(self):
+        labels = dict(self._fields["trigger"]._description_selection(self.env))
+        for run in self:
+            run.name = _("%(trigger)s billing of %(date)s", trigger=labels.get(run.trigger, ""),
+                         date=run.date)
+
+    # ------------------------------------------------------------------
+    # Public API (API.md)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def run_billing(self, date):
+        """Bill every subscription due on or before ``date``. Idempotent: a second call for the
+        same date creates nothing. Returns ``{"invoice_ids", "billed", "skipped", "errors":
+        [{"subscription_id", "error"}]}``."""
+        self.check_access("create")
+        day = self.env["q2c.subscription"]._q2c_to_date(date, "date", required=True)
+        result = self._q2c_run(day, trigger="api")
+        return {
+            "invoice_ids": result["invoice_ids"],
+            "billed": result["billed"],
+            "skipped": result["skipped"],
+            "errors": result["errors"],
+        }
+
+    def action_bill_now(self):
+        """"Bill now": bill what is due today."""
+        self.check_access("create")
+        result = self._q2c_run(fields.Date.context_today(self), trigger="manual")
+        return result["run"]._q2c_action_notify()
+
+    def action_view_invoices(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("account.action_move_out_invoice_type")
+        action["domain"] = [("id", "in", self.move_ids.ids)]
+        action["context"] = {"create": False}
+        return action
+
+    def _q2c_action_notify(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "q2c.billing.run",
+            "res_id": self.id,
+            "views": [(False, "form")],
+            "target": "current",
+        }
+
+    # ------------------------------------------------------------------
+    # Cron
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_run_billing(self):
+        """Daily: bill what is due today in every company, committing per batch; re-triggers
+        itself while work remains after its time budget."""
+        today = fields.Date.context_today(self)
+        companies = self.env["res.company"].sudo().search([])
+        runner = self.with_context(allowed_company_ids=companies.ids)
+        runner._q2c_run(today, trigger="cron", commit=True, time_budget=CRON_TIME_BUDGET)
+
+    # ------------------------------------------------------------------
+    # Engine
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_batch_size(self):
+        value = self.env["ir.config_parameter"].sudo().get_param("q2c_billing.batch_size")
+        try:
+            return max(int(value), 1) if value else DEFAULT_BATCH_SIZE
+        except ValueError:
+            return DEFAULT_BATCH_SIZE
+
+    @api.model
+    def _q2c_run(self, day, subscriptions=None, trigger="manual", commit=False, time_budget=None):
+        """Bill the subscriptions due on ``day`` (all, or ``subscriptions``) in batches. The
+        caller checked the access rights; the invoices are created as superuser (billing
+        users need not be accountants). With ``commit``, each batch is committed and the
+        progress is reported to the cron."""
+        started = time.monotonic()
+        Sub = self.env["q2c.subscription"]
+        domain = [
+            ("next_invoice_date", "!=", False),
+            ("next_invoice_date", "<=", day),
+            ("state", "in", ("trial", "active", "paused", "closed")),
+        ]
+        if subscriptions is not None:
+            domain.append(("id", "in", subscriptions.ids))
+        # Record rules restrict the run to the caller's companies; then superuser for the
+        # invoices (access checked by the public callers).
+        if trigger == "cron":
+            Sub = Sub.sudo()
+        due = Sub.search(domain, order="company_id, partner_id, currency_id, id").sudo()
+        run = self.sudo().create({"date": day, "trigger": trigger, "due_count": len(due)})
+        report = {"billed": 0, "skipped": 0, "errors": [], "invoice_ids": []}
+        batches = self._q2c_batches(due)
+        done = 0
+        for index, batch in enumerate(batches):
+            run._q2c_bill_batch(batch, day, report)
+            done += len(batch)
+            if commit:
+                run._q2c_save(report, started, final=False)
+                self.env.cr.commit()
+                self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
+                if time_budget and time.monotonic() - started > time_budget and (
+                    index + 1 < len(batches)
+                ):
+                    cron = self.env.ref("q2c_billing.q2c_billing_run_cron", raise_if_not_found=False)
+                    if cron:
+                        cron._trigger()
+                    break
+        run._q2c_save(report, started, final=True)
+        if commit:
+            self.env.cr.commit()
+        _logger.info(
+            "q2c billing run %s for %s: %s billed, %s skipped, %s errors, %s invoices in %.1fs",
+            run.id, day, report["billed"], report["skipped"], len(report["errors"]),
+            len(report["invoice_ids"]), run.duration,
+        )
+        return {**report, "run": run}
+
+    def _q2c_save(self, report, started, final):
+        self.ensure_one()
+        vals = {
+            "billed_count": report["billed"],
+            "skipped_count": report["skipped"],
+            "error_count": len(report["errors"]),
+            "invoice_count": len(report["invoice_ids"]),
+            "duration": time.monotonic() - started,
+            "move_ids": [fields.Command.set(report["invoice_ids"])],
+        }
+        if final:
+            vals.update(state="done", ended_at=fields.Datetime.now())
+        self.write(vals)
+
+    @api.model
+    def _q2c_batches(self, subscriptions):
+        """Batches of about ``batch_size`` subscriptions that never split a customer's
+        subscriptions of one company and currency (they share an invoice)."""
+        size = self._q2c_batch_size()
+        batches, current, last_key = [], [], None
+        for sub in subscriptions:
+            key = (sub.company_id.id, sub.partner_id.id, sub.currency_id.id)
+            if len(current) >= size and key != last_key:
+                batches.append(subscriptions.browse(current))
+                current = []
+            current.append(sub.id)
+            last_key = key
+        if current:
+            batches.append(subscriptions.browse(current))
+        return batches
+
+    def _q2c_bill_batch(self, subs, day, report):
+        """Plan every subscription of the batch (pure), then claim their periods and create
+        their invoices at once; on a conflict or a failure, one group, then one subscription
+        at a time, each under a savepoint."""
+        self.ensure_one()
+        data = subs._q2c_billing_data()
+        cache = subs._q2c_line_cache()
+        plans = []
+        for sub in subs:
+            try:
+                plans.append(self._q2c_plan_subscription(sub, day, data, cache))
+            except (UserError, ValidationError) as error:
+                self._q2c_report_error(report, sub, error)
+        if not plans:
+            return
+        try:
+            with self.env.cr.savepoint():
+                self._q2c_commit_plans(plans, day, report)
+            return
+        except pg_errors.UniqueViolation:
+            pass
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception as error:  # noqa: BLE001 - isolated below, reported per subscription
+            _logger.info("q2c billing batch failed, retrying per customer: %s", error)
+        for group in self._q2c_group_plans(plans):
+            try:
+                with self.env.cr.savepoint():
+                    self._q2c_commit_plans(group, day, report)
+                continue
+            except pg_errors.UniqueViolation:
+                pass
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                raise
+            except Exception:  # noqa: BLE001 - isolated below
+                pass
+            for plan in group:
+                try:
+                    with self.env.cr.savepoint():
+                        self._q2c_commit_plans([plan], day, report)
+                except pg_errors.UniqueViolation:
+                    report["skipped"] += 1
+                except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                    raise
+                except Exception as error:  # noqa: BLE001 - reported on the run
+                    self._q2c_report_error(report, plan["sub"], error)
+
+    def _q2c_report_error(self, report, sub, error):
+        message = error.args[0] if getattr(error, "args", None) else str(error)
+        if not isinstance(error, (UserError, ValidationError)):
+            _logger.warning("q2c billing of %s failed", sub.display_name, exc_info=True)
+        report["errors"].append({"subscription_id": sub.id, "error": str(message)})
+        report["skipped"] += 1
+        self.env["q2c.billing.run.error"].sudo().create({
+            "run_id": self.id,
+            "subscription_id": sub.id,
+            "message": str(message),
+        })
+
+    def _q2c_plan_subscription(self, sub, day, data, cache):
+        """The cycles of ``sub`` due on ``day``, their invoice line values and the writes to
+        make once billed (pure)."""
+        cycles, sim = sub._q2c_plan_billing(day, data)
+        charges = [charge for cycle in cycles for charge in cycle["charges"]]
+        line_vals = [sub._q2c_prepare_move_line_vals(charge, cache) for charge in charges]
+        return {
+            "sub": sub,
+            "cycles": cycles,
+            "sim": sim,
+            "charges": charges,
+            "line_vals": line_vals,
+            "claims": [claim + (cycle["date"],) for cycle in cycles for claim in cycle["claims"]],
+        }
+
+    @api.model
+    def _q2c_group_key(self, plan):
+        sub = plan["sub"]
+        if sub.company_id.q2c_invoice_grouping == "subscription":
+            return (sub.id,)
+        return (sub.company_id.id, sub.partner_id.id, sub.currency_id.id,
+                sub.fiscal_position_id.id, sub.payment_term_id.id)
+
+    @api.model
+    def _q2c_group_plans(self, plans):
+        groups = defaultdict(list)
+        for plan in plans:
+            groups[self._q2c_group_key(plan)].append(plan)
+        return list(groups.values())
+
+    def _q2c_commit_plans(self, plans, day, report):
+        """Claim the periods of ``plans`` (raises UniqueViolation when one is billed already),
+        create and post their invoices, and write the subscriptions' new billing state."""
+        self.ensure_one()
+        claimed = self._q2c_claim(plans)
+        claims_by_sub = defaultdict(list)
+        for row_id, sub_id in claimed:
+            claims_by_sub[sub_id].append(row_id)
+
+        moves_by_sub = self._q2c_create_invoices(
+            [plan for plan in plans if plan["line_vals"]], day
+        )
+        # Link the billed periods to their invoice (one statement).
+        links = [
+            (row_id, moves_by_sub[sub_id].id)
+            for sub_id, row_ids in claims_by_sub.items() if sub_id in moves_by_sub
+            for row_id in row_ids
+        ]
+        if links:
+            self.env.cr.execute(SQL(
+                """UPDATE q2c_subscription_period AS p SET move_id = v.move_id
+                     FROM (VALUES %s) AS v(id, move_id) WHERE p.id = v.id""",
+                SQL(", ").join(SQL("(%s, %s)", row_id, move_id) for row_id, move_id in links),
+            ))
+            self.env["q2c.subscription.period"].invalidate_model(["move_id"])
+        self._q2c_write_back(plans, moves_by_sub)
+        report["billed"] += len(plans)
+        report["invoice_ids"] += sorted({move.id for move in moves_by_sub.values()})
+
+    def _q2c_claim(self, plans):
+        """Insert the billed-period rows of ``plans``: ``[(row_id, subscription_id)]``. Raises
+        UniqueViolation when a period is billed already (or being billed by a concurrent run,
+        once that one commits). Plain SQL so that the expected violation is not logged as a
+        failed query."""
+        self.ensure_one()
+        rows = [
+            SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s, now() at time zone 'UTC', "
+                "now() at time zone 'UTC')",
+                plan["sub"].id, plan["sub"].company_id.id, start, end, timing, billing_date,
+                self.id, self.env.uid, self.env.uid)
+            for plan in plans
+            for start, end, timing, billing_date in plan["claims"]
+        ]
+        if not rows:
+            return []
+        self.env["q2c.subscription.period"].flush_model()
+        self.env["q2c.subscription"].invalidate_model(["billed_period_ids"])
+        self.env.cr.execute(SQL(
+            """INSERT INTO q2c_subscription_period
+                   (subscription_id, company_id, period_start, period_end, timing, billing_date,
+                    run_id, create_uid, write_uid, create_date, write_date)
+               VALUES %s RETURNING id, subscription_id""",
+            SQL(", ").join(rows),
+        ), log_exceptions=False)
+        return self.env.cr.fetchall()
+
+    def _q2c_create_invoices(self, plans, day):
+        """One invoice per group of plans (customer, currency, company, fiscal position,
+        payment terms; or per subscription by company setting): ``{sub_id: move}``."""
+        if not plans:
+            return {}
+        Move = self.env["account.move"].sudo()
+        groups = self._q2c_group_plans(plans)
+        by_company = defaultdict(list)
+        for group in groups:
+            by_company[group[0]["sub"].company_id].append(group)
+        moves_by_sub = {}
+        for company, company_groups in by_company.items():
+            journal = self._q2c_journal(company)
+            vals_list = [self._q2c_prepare_move_vals(group, day, journal) for group in company_groups]
+            moves = Move.with_company(company).with_context(
+                mail_create_nolog=True, default_move_type="out_invoice"
+            ).create(vals_list)
+            for group, move in zip(company_groups, moves):
+                for plan in group:
+                    moves_by_sub[plan["sub"].id] = move
+            if company.q2c_invoice_post:
+                moves.action_post()
+                if company.q2c_invoice_send:
+                    self._q2c_send_invoices(moves)
+        return moves_by_sub
+
+    @api.model
+    def _q2c_journal(self, company):
+        journal = company.q2c_journal_id or self.env["account.journal"].sudo().search(
+            [("type", "=", "sale"), ("company_id", "=", company.id)], limit=1
+        )
+        if not journal:
+            raise UserError(_("The company %(company)s has no sales journal.",
+                              company=company.name))
+        return journal
+
+    @api.model
+    def _q2c_prepare_move_vals(self, group, day, journal):
+        """Invoice values of a group of subscription plans (a credit note when the total is
+        negative)."""
+        subs = self.env["q2c.subscription"].browse([plan["sub"].id for plan in group])
+        first = group[0]["sub"]
+        line_vals = [vals for plan in group for vals in plan["line_vals"]]
+        total = sum(charge["amount"] for plan in group for charge in plan["charges"])
+        move_type = "out_invoice"
+        if first.currency_id.compare_amounts(total, 0.0) < 0:
+            move_type = "out_refund"
+            line_vals = [{**vals, "price_unit": -vals["price_unit"]} for vals in line_vals]
+        return {
+            "move_type": move_type,
+            "partner_id": first.partner_id.id,
+            "currency_id": first.currency_id.id,
+            "journal_id": journal.id,
+            "invoice_date": day,
+            "fiscal_position_id": first.fiscal_position_id.id,
+            "invoice_payment_term_id": first.payment_term_id.id,
+            "invoice_user_id": first.user_id.id,
+            "invoice_origin": ", ".join(subs.mapped("name")),
+            "invoice_line_ids": [fields.Command.create(vals) for vals in line_vals],
+        }
+
+    @api.model
+    def _q2c_send_invoices(self, moves):
+        """Queue the invoice mails (sent by the mail queue, never forced here)."""
+        template = self.env.ref("account.email_template_edi_invoice", raise_if_not_found=False)
+        if template:
+            template.sudo().send_mail_batch(moves.ids, force_send=False)
+
+    def _q2c_write_back(self, plans, moves_by_sub):
+        """The subscriptions' new billing state, grouped into as few writes as possible."""
+        Sub = self.env["q2c.subscription"].sudo()
+        grouped = defaultdict(list)
+        one_time_lines = self.env["q2c.subscription.line"].sudo()
+        for plan in plans:
+            sub, sim = plan["sub"], plan["sim"]
+            vals = {
+                "next_invoice_date": sim["next_invoice_date"] or False,
+                "current_period_start": sim["cps"] or False,
+                "current_period_end": sim["cpe"] or False,
+            }
+            one_time_lines |= one_time_lines.browse(sorted(sim["one_time_done"]))
+            if sim["events"]:
+                sub._q2c_apply_events(sim, vals)
+            else:
+                grouped[tuple(sorted(vals.items()))].append(sub.id)
+            pending = [charge["change"] for charge in plan["charges"]
+                       if charge["kind"] == "proration"]
+            if pending:
+                # Superuser: the history is read-only for users; the run records the invoice.
+                changes = pending[0].sudo().browse({change.id for change in pending})
+                changes.write({"billing_state": "invoiced",
+                               "move_id": moves_by_sub[sub.id].id})
+        for items, sub_ids in grouped.items():
+            Sub.browse(sub_ids).with_context(mail_notrack=True).write(dict(items))
+        if one_time_lines:
+            one_time_lines.write({"one_time_billed": True})
+
+    def _q2c_invoice_changes(self, sub, changes):
+        """Invoice the proration of ``changes`` now (an upgrade billed at once)."""
+        changes = changes.filtered(lambda change: change.billing_state == "pending")
+        charges = changes._q2c_charges()
+        if not charges:
+            return self.env["account.move"]
+        cache = sub._q2c_line_cache()
+        plan = {
+            "sub": sub,
+            "charges": charges,
+            "line_vals": [sub._q2c_prepare_move_line_vals(charge, cache) for charge in charges],
+        }
+        day = fields.Date.context_today(self)
+        move = self._q2c_create_invoices([plan], day)[sub.id]
+        # Superuser: the history is read-only for users; the engine records the invoice.
+        changes.sudo().write({"billing_state": "invoiced", "move_id": move.id})
+        return move

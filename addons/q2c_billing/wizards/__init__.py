@@ -1,0 +1,1 @@
+from . import q2c_subscription_close_wizard
