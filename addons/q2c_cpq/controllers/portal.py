@@ -12,7 +12,9 @@ class Q2cCustomerPortal(CustomerPortal):
         errors, before anything is written (the core route stores the signature first)."""
         access_token = access_token or request.httprequest.args.get("access_token")
         try:
-            order_sudo = self._document_check_access("sale.order", order_id, access_token=access_token)
+            order_sudo = self._document_check_access(
+                "sale.order", order_id, access_token=access_token
+            )
         except (AccessError, MissingError):
             return super().portal_quote_accept(
                 order_id, access_token=access_token, name=name, signature=signature

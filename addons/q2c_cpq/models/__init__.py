@@ -1,8 +1,10 @@
-from . import q2c_config_rule
-from . import q2c_approval_rule
-from . import q2c_quote_approval
-from . import q2c_bundle_line
-from . import product_template
-from . import sale_order
-from . import sale_order_line
-from . import sale_order_template
+from . import (
+    product_template,
+    q2c_approval_rule,
+    q2c_bundle_line,
+    q2c_config_rule,
+    q2c_quote_approval,
+    sale_order,
+    sale_order_line,
+    sale_order_template,
+)

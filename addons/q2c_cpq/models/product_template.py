@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 
@@ -18,9 +18,12 @@ class ProductTemplate(models.Model):
     def _check_q2c_bundle(self):
         for template in self:
             if template.q2c_is_bundle and not template.q2c_bundle_line_ids:
-                raise ValidationError(_(
-                    "Bundle %(bundle)s: add at least one component.", bundle=template.display_name
-                ))
+                raise ValidationError(
+                    _(
+                        "Bundle %(bundle)s: add at least one component.",
+                        bundle=template.display_name,
+                    )
+                )
 
     def _q2c_bundle_allocate(self, price, currency, date=None, company=None):
         """Split `price` (one bundle unit, in `currency`) over the bundle's components.
@@ -41,7 +44,7 @@ class ProductTemplate(models.Model):
         if not lines:
             return []
         amounts = {}
-        for line in lines.filtered(lambda l: l.allocation_mode == "fixed"):
+        for line in lines.filtered(lambda ln: ln.allocation_mode == "fixed"):
             amounts[line] = currency.round(
                 (line.currency_id or company.currency_id)._convert(
                     line.fixed_amount, currency, company, date, round=False
@@ -49,14 +52,16 @@ class ProductTemplate(models.Model):
             )
         rest = currency.round(price - sum(amounts.values()))
         if currency.compare_amounts(rest, 0) < 0:
-            raise UserError(_(
-                "Bundle %(bundle)s: the fixed amounts of its components (%(fixed)s) exceed the "
-                "bundle price (%(price)s).",
-                bundle=self.display_name,
-                fixed=currency.format(sum(amounts.values())),
-                price=currency.format(price),
-            ))
-        proportional = lines.filtered(lambda l: l.allocation_mode == "proportional")
+            raise UserError(
+                _(
+                    "Bundle %(bundle)s: the fixed amounts of its components (%(fixed)s) exceed the "
+                    "bundle price (%(price)s).",
+                    bundle=self.display_name,
+                    fixed=currency.format(sum(amounts.values())),
+                    price=currency.format(price),
+                )
+            )
+        proportional = lines.filtered(lambda ln: ln.allocation_mode == "proportional")
         if proportional:
             weights = [line.product_id.lst_price * line.quantity for line in proportional]
             if not any(weights):
@@ -64,7 +69,7 @@ class ProductTemplate(models.Model):
             total_weight = sum(weights)
             cumulative_weight = 0.0
             allocated = 0.0
-            for line, weight in zip(proportional, weights):
+            for line, weight in zip(proportional, weights, strict=True):
                 cumulative_weight += weight
                 cumulative = currency.round(rest * cumulative_weight / total_weight)
                 amounts[line] = currency.round(cumulative - allocated)

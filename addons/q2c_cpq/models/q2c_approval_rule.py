@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import float_compare, float_repr
 
@@ -48,7 +48,9 @@ class Q2cApprovalRule(models.Model):
     approver_group_id = fields.Many2one(
         "res.groups",
         required=True,
-        default=lambda self: self.env.ref("q2c_cpq.group_q2c_cpq_manager", raise_if_not_found=False),
+        default=lambda self: self.env.ref(
+            "q2c_cpq.group_q2c_cpq_manager", raise_if_not_found=False
+        ),
     )
     delegate_user_id = fields.Many2one(
         "res.users",
@@ -62,7 +64,10 @@ class Q2cApprovalRule(models.Model):
         for rule in self:
             if not 0 <= rule.max_discount <= 100:
                 raise ValidationError(
-                    _("Rule %(name)s: the maximum discount must be between 0 and 100.", name=rule.name)
+                    _(
+                        "Rule %(name)s: the maximum discount must be between 0 and 100.",
+                        name=rule.name,
+                    )
                 )
             if rule.min_amount < 0:
                 raise ValidationError(
@@ -90,17 +95,19 @@ class Q2cApprovalRule(models.Model):
         rule does not apply)."""
         self.ensure_one()
         reasons = []
-        lines = order.order_line.filtered(lambda l: not l.display_type and l.product_id)
+        lines = order.order_line.filtered(lambda ln: not ln.display_type and ln.product_id)
         if self.max_discount:
             discounted = lines.filtered(
-                lambda l: float_compare(l.discount, self.max_discount, precision_digits=4) > 0
+                lambda ln: float_compare(ln.discount, self.max_discount, precision_digits=4) > 0
             )
             if discounted:
-                reasons.append(_(
-                    "discount above %(max)s%% on %(products)s",
-                    max=_q2c_percent(self.max_discount),
-                    products=", ".join(discounted.product_id.mapped("display_name")),
-                ))
+                reasons.append(
+                    _(
+                        "discount above %(max)s%% on %(products)s",
+                        max=_q2c_percent(self.max_discount),
+                        products=", ".join(discounted.product_id.mapped("display_name")),
+                    )
+                )
         if self.min_amount:
             amount = order.currency_id._convert(
                 order.amount_untaxed,
@@ -109,22 +116,27 @@ class Q2cApprovalRule(models.Model):
                 order.date_order or fields.Date.context_today(self),
             )
             if self.currency_id.compare_amounts(amount, self.min_amount) > 0:
-                reasons.append(_(
-                    "untaxed total above %(amount)s",
-                    amount=self.currency_id.format(self.min_amount),
-                ))
+                reasons.append(
+                    _(
+                        "untaxed total above %(amount)s",
+                        amount=self.currency_id.format(self.min_amount),
+                    )
+                )
         if self.min_margin and lines:
             margin = order._q2c_margin_percent()
-            if margin is not None and float_compare(margin, self.min_margin, precision_digits=2) < 0:
-                reasons.append(_(
-                    "margin %(margin)s%% below %(min)s%%",
-                    margin=_q2c_percent(margin),
-                    min=_q2c_percent(self.min_margin),
-                ))
+            if (
+                margin is not None
+                and float_compare(margin, self.min_margin, precision_digits=2) < 0
+            ):
+                reasons.append(
+                    _(
+                        "margin %(margin)s%% below %(min)s%%",
+                        margin=_q2c_percent(margin),
+                        min=_q2c_percent(self.min_margin),
+                    )
+                )
         if self.payment_term_ids and order.payment_term_id in self.payment_term_ids:
-            reasons.append(_(
-                "payment terms %(term)s", term=order.payment_term_id.display_name
-            ))
+            reasons.append(_("payment terms %(term)s", term=order.payment_term_id.display_name))
         return reasons
 
     def _q2c_can_approve(self, user):

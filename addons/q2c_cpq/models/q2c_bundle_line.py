@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -19,11 +19,16 @@ class Q2cBundleLine(models.Model):
     sequence = fields.Integer(default=10)
     company_id = fields.Many2one(related="bundle_tmpl_id.company_id", store=True)
     product_id = fields.Many2one(
-        "product.product", string="Component", required=True, check_company=True,
+        "product.product",
+        string="Component",
+        required=True,
+        check_company=True,
         domain=[("q2c_is_bundle", "=", False)],
     )
     quantity = fields.Float(
-        default=1.0, required=True, digits="Product Unit of Measure",
+        default=1.0,
+        required=True,
+        digits="Product Unit of Measure",
         help="Component units per bundle unit.",
     )
     allocation_mode = fields.Selection(
@@ -41,21 +46,30 @@ class Q2cBundleLine(models.Model):
     def _check_component(self):
         for line in self:
             if line.quantity <= 0:
-                raise ValidationError(_(
-                    "Bundle %(bundle)s: the quantity of component %(component)s must be positive.",
-                    bundle=line.bundle_tmpl_id.display_name,
-                    component=line.product_id.display_name,
-                ))
+                raise ValidationError(
+                    _(
+                        "Bundle %(bundle)s: the quantity of component %(component)s must be positive.",
+                        bundle=line.bundle_tmpl_id.display_name,
+                        component=line.product_id.display_name,
+                    )
+                )
             if line.fixed_amount < 0:
-                raise ValidationError(_(
-                    "Bundle %(bundle)s: the fixed amount of component %(component)s cannot be "
-                    "negative.",
-                    bundle=line.bundle_tmpl_id.display_name,
-                    component=line.product_id.display_name,
-                ))
-            if line.product_id.product_tmpl_id == line.bundle_tmpl_id or line.product_id.q2c_is_bundle:
-                raise ValidationError(_(
-                    "Bundle %(bundle)s: component %(component)s cannot be a bundle itself.",
-                    bundle=line.bundle_tmpl_id.display_name,
-                    component=line.product_id.display_name,
-                ))
+                raise ValidationError(
+                    _(
+                        "Bundle %(bundle)s: the fixed amount of component %(component)s cannot be "
+                        "negative.",
+                        bundle=line.bundle_tmpl_id.display_name,
+                        component=line.product_id.display_name,
+                    )
+                )
+            if (
+                line.product_id.product_tmpl_id == line.bundle_tmpl_id
+                or line.product_id.q2c_is_bundle
+            ):
+                raise ValidationError(
+                    _(
+                        "Bundle %(bundle)s: component %(component)s cannot be a bundle itself.",
+                        bundle=line.bundle_tmpl_id.display_name,
+                        component=line.product_id.display_name,
+                    )
+                )

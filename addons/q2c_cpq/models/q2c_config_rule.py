@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import float_compare, float_is_zero, float_repr, float_round
 
@@ -87,7 +87,9 @@ class Q2cConfigRule(models.Model):
         digits=(16, 6),
         help="Target units needed per trigger unit (e.g. 0.1 = one support seat per 10 users).",
     )
-    message = fields.Char(translate=True, help="Shown to the salesperson when the rule is violated.")
+    message = fields.Char(
+        translate=True, help="Shown to the salesperson when the rule is violated."
+    )
 
     # ------------------------------------------------------------------
     # Constraints
@@ -175,7 +177,7 @@ class Q2cConfigRule(models.Model):
             and `quantity`).
         """
         if lines is None:
-            lines = order.order_line.filtered(lambda l: not l.display_type and l.product_id)
+            lines = order.order_line.filtered(lambda ln: not ln.display_type and ln.product_id)
         issues = []
         for rule in self:
             issues += getattr(rule, "_q2c_evaluate_%s" % rule.rule_type)(order, lines)
@@ -207,7 +209,7 @@ class Q2cConfigRule(models.Model):
 
     def _q2c_evaluate_requires(self, order, lines):
         triggers = self._q2c_trigger_lines(
-            lines.filtered(lambda l: l.product_id not in self.target_product_ids)
+            lines.filtered(lambda ln: ln.product_id not in self.target_product_ids)
         )
         if not triggers:
             return []
@@ -227,7 +229,7 @@ class Q2cConfigRule(models.Model):
 
     def _q2c_evaluate_recommends(self, order, lines):
         triggers = self._q2c_trigger_lines(
-            lines.filtered(lambda l: l.product_id not in self.target_product_ids)
+            lines.filtered(lambda ln: ln.product_id not in self.target_product_ids)
         )
         if not triggers:
             return []
@@ -249,7 +251,7 @@ class Q2cConfigRule(models.Model):
 
     def _q2c_evaluate_auto_add(self, order, lines):
         triggers = self._q2c_trigger_lines(
-            lines.filtered(lambda l: l.product_id not in self.target_product_ids)
+            lines.filtered(lambda ln: ln.product_id not in self.target_product_ids)
         )
         if not triggers:
             return []
@@ -271,7 +273,7 @@ class Q2cConfigRule(models.Model):
         ]
 
     def _q2c_evaluate_excludes(self, order, lines):
-        excluded = lines.filtered(lambda l: l.product_id in self.target_product_ids)
+        excluded = lines.filtered(lambda ln: ln.product_id in self.target_product_ids)
         triggers = self._q2c_trigger_lines(lines - excluded)
         if not triggers or not excluded:
             return []
@@ -291,13 +293,17 @@ class Q2cConfigRule(models.Model):
     def _q2c_evaluate_quantity(self, order, lines):
         issues = []
         if self.target_product_ids:
-            targets = lines.filtered(lambda l: l.product_id in self.target_product_ids)
-            triggers = self._q2c_trigger_lines(lines - targets) if self._q2c_has_scope() else targets
+            targets = lines.filtered(lambda ln: ln.product_id in self.target_product_ids)
+            triggers = (
+                self._q2c_trigger_lines(lines - targets) if self._q2c_has_scope() else targets
+            )
             if not triggers:
                 return []
             constrained = targets
         else:
-            triggers = constrained = self._q2c_trigger_lines(lines) if self._q2c_has_scope() else lines
+            triggers = constrained = (
+                self._q2c_trigger_lines(lines) if self._q2c_has_scope() else lines
+            )
             if not triggers:
                 return []
         if self.min_quantity or self.max_quantity:
@@ -313,46 +319,61 @@ class Q2cConfigRule(models.Model):
             # Required targets absent from the quote count as zero.
             products |= self.target_product_ids
         for product in products:
-            product_lines = constrained.filtered(lambda l: l.product_id == product)
+            product_lines = constrained.filtered(
+                lambda ln, product=product: ln.product_id == product
+            )
             quantity = sum(self._q2c_line_quantity(line) for line in product_lines)
             digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
             last_line = product_lines[-1:]
-            if self.min_quantity and float_compare(quantity, self.min_quantity, precision_digits=digits) < 0:
+            if (
+                self.min_quantity
+                and float_compare(quantity, self.min_quantity, precision_digits=digits) < 0
+            ):
                 fix = (
-                    {"type": "set_quantity", "line": last_line,
-                     "quantity": last_line.product_uom_qty + self.min_quantity - quantity}
+                    {
+                        "type": "set_quantity",
+                        "line": last_line,
+                        "quantity": last_line.product_uom_qty + self.min_quantity - quantity,
+                    }
                     if last_line
                     else {"type": "add", "product_id": product.id, "quantity": self.min_quantity}
                 )
-                issues.append(self._q2c_issue(
-                    _(
-                        "%(product)s: the quantity %(quantity)s is below the minimum %(minimum)s.",
-                        product=product.display_name,
-                        quantity=self._q2c_format_quantity(quantity),
-                        minimum=self._q2c_format_quantity(self.min_quantity),
-                    ),
-                    product_lines or triggers,
-                    "min:%s" % product.id,
-                    fix=fix,
-                ))
-            if self.max_quantity and float_compare(quantity, self.max_quantity, precision_digits=digits) > 0:
+                issues.append(
+                    self._q2c_issue(
+                        _(
+                            "%(product)s: the quantity %(quantity)s is below the minimum %(minimum)s.",
+                            product=product.display_name,
+                            quantity=self._q2c_format_quantity(quantity),
+                            minimum=self._q2c_format_quantity(self.min_quantity),
+                        ),
+                        product_lines or triggers,
+                        "min:%s" % product.id,
+                        fix=fix,
+                    )
+                )
+            if (
+                self.max_quantity
+                and float_compare(quantity, self.max_quantity, precision_digits=digits) > 0
+            ):
                 new_quantity = last_line.product_uom_qty - (quantity - self.max_quantity)
                 fix = (
                     {"type": "set_quantity", "line": last_line, "quantity": new_quantity}
                     if float_compare(new_quantity, 0, precision_digits=digits) > 0
                     else None
                 )
-                issues.append(self._q2c_issue(
-                    _(
-                        "%(product)s: the quantity %(quantity)s is above the maximum %(maximum)s.",
-                        product=product.display_name,
-                        quantity=self._q2c_format_quantity(quantity),
-                        maximum=self._q2c_format_quantity(self.max_quantity),
-                    ),
-                    product_lines,
-                    "max:%s" % product.id,
-                    fix=fix,
-                ))
+                issues.append(
+                    self._q2c_issue(
+                        _(
+                            "%(product)s: the quantity %(quantity)s is above the maximum %(maximum)s.",
+                            product=product.display_name,
+                            quantity=self._q2c_format_quantity(quantity),
+                            maximum=self._q2c_format_quantity(self.max_quantity),
+                        ),
+                        product_lines,
+                        "max:%s" % product.id,
+                        fix=fix,
+                    )
+                )
         return issues
 
     def _q2c_evaluate_ratio(self, targets, triggers):
@@ -360,30 +381,40 @@ class Q2cConfigRule(models.Model):
         required = self._q2c_ratio_quantity(trigger_quantity)
         have = sum(self._q2c_line_quantity(line) for line in targets)
         digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
-        if float_is_zero(required, precision_digits=digits) or float_compare(
-            have, required, precision_digits=digits
-        ) >= 0:
+        if (
+            float_is_zero(required, precision_digits=digits)
+            or float_compare(have, required, precision_digits=digits) >= 0
+        ):
             return []
         last_line = targets[-1:]
         if last_line:
-            fix = {"type": "set_quantity", "line": last_line,
-                   "quantity": last_line.product_uom_qty + required - have}
+            fix = {
+                "type": "set_quantity",
+                "line": last_line,
+                "quantity": last_line.product_uom_qty + required - have,
+            }
         else:
-            fix = {"type": "add", "product_id": self.target_product_ids[:1].id, "quantity": required}
-        return [self._q2c_issue(
-            _(
-                "%(targets)s: %(required)s needed for %(quantity)s %(products)s, %(have)s on "
-                "the quote.",
-                targets=self._q2c_names(self.target_product_ids),
-                required=self._q2c_format_quantity(required),
-                quantity=self._q2c_format_quantity(trigger_quantity),
-                products=self._q2c_names(triggers.product_id),
-                have=self._q2c_format_quantity(have),
-            ),
-            triggers | targets,
-            "ratio",
-            fix=fix,
-        )]
+            fix = {
+                "type": "add",
+                "product_id": self.target_product_ids[:1].id,
+                "quantity": required,
+            }
+        return [
+            self._q2c_issue(
+                _(
+                    "%(targets)s: %(required)s needed for %(quantity)s %(products)s, %(have)s on "
+                    "the quote.",
+                    targets=self._q2c_names(self.target_product_ids),
+                    required=self._q2c_format_quantity(required),
+                    quantity=self._q2c_format_quantity(trigger_quantity),
+                    products=self._q2c_names(triggers.product_id),
+                    have=self._q2c_format_quantity(have),
+                ),
+                triggers | targets,
+                "ratio",
+                fix=fix,
+            )
+        ]
 
     @api.model
     def _q2c_format_quantity(self, quantity):

@@ -1,9 +1,8 @@
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
-from odoo import Command, api, fields, models, _
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import float_compare
 
 # Order fields whose change makes a granted approval void (lines: see sale_order_line.py).
 Q2C_APPROVAL_ORDER_FIELDS = {
@@ -75,7 +74,8 @@ class SaleOrder(models.Model):
         "(amendment, cancellation). Empty: the confirmation date.",
     )
     q2c_end_date = fields.Date(
-        string="End Date", compute="_compute_q2c_end_date",
+        string="End Date",
+        compute="_compute_q2c_end_date",
         help="Last day of the term (start date + term - 1 day); empty for an evergreen term.",
     )
     q2c_renewal_uplift = fields.Float(
@@ -146,24 +146,25 @@ class SaleOrder(models.Model):
             start = order._q2c_get_start_date()
             order.q2c_end_date = (
                 start + relativedelta(months=order.q2c_term_months, days=-1)
-                if order.q2c_term_months > 0 else False
+                if order.q2c_term_months > 0
+                else False
             )
 
     @api.constrains("q2c_billing_interval", "q2c_term_months", "q2c_renewal_uplift")
     def _check_q2c_subscription_terms(self):
         for order in self:
             if order.q2c_billing_interval < 1:
-                raise ValidationError(_(
-                    "Quote %(order)s: the billing interval must be at least 1.", order=order.name
-                ))
+                raise ValidationError(
+                    _("Quote %(order)s: the billing interval must be at least 1.", order=order.name)
+                )
             if order.q2c_term_months < 0:
-                raise ValidationError(_(
-                    "Quote %(order)s: the term (months) cannot be negative.", order=order.name
-                ))
+                raise ValidationError(
+                    _("Quote %(order)s: the term (months) cannot be negative.", order=order.name)
+                )
             if order.q2c_renewal_uplift <= -100:
-                raise ValidationError(_(
-                    "Quote %(order)s: the renewal uplift must be above -100%%.", order=order.name
-                ))
+                raise ValidationError(
+                    _("Quote %(order)s: the renewal uplift must be above -100%%.", order=order.name)
+                )
 
     @api.depends(
         "order_line",
@@ -280,11 +281,13 @@ class SaleOrder(models.Model):
             (i for i in self._q2c_get_config_issues() if i["key"] == key and i["fix"]), None
         )
         if not issue:
-            raise UserError(_(
-                "The configuration issue %(key)s no longer applies to %(order)s: reload the quote.",
-                key=key,
-                order=self.name,
-            ))
+            raise UserError(
+                _(
+                    "The configuration issue %(key)s no longer applies to %(order)s: reload the quote.",
+                    key=key,
+                    order=self.name,
+                )
+            )
         self._q2c_apply_fixes([issue])
         return True
 
@@ -303,18 +306,23 @@ class SaleOrder(models.Model):
             order._q2c_check_editable()
             errors = order._q2c_get_config_errors()
             if errors:
-                raise UserError(_(
-                    "Fix the configuration errors of %(order)s before asking for approval:\n%(errors)s",
-                    order=order.name,
-                    errors="\n".join(issue["message"] for issue in errors),
-                ))
+                raise UserError(
+                    _(
+                        "Fix the configuration errors of %(order)s before asking for approval:\n%(errors)s",
+                        order=order.name,
+                        errors="\n".join(issue["message"] for issue in errors),
+                    )
+                )
             rules = order._q2c_get_approval_rules()
             if not rules:
                 raise UserError(_("Quote %(order)s does not need an approval.", order=order.name))
             if order.q2c_approval_ids.filtered(lambda s: s.state in ("waiting", "pending")):
-                raise UserError(_(
-                    "The approval of quote %(order)s has already been requested.", order=order.name
-                ))
+                raise UserError(
+                    _(
+                        "The approval of quote %(order)s has already been requested.",
+                        order=order.name,
+                    )
+                )
             if order.q2c_approval_state == "approved":
                 raise UserError(_("Quote %(order)s is already approved.", order=order.name))
             order._q2c_request_approval(rules)
@@ -330,11 +338,13 @@ class SaleOrder(models.Model):
         for order in self.sudo():
             steps = order._q2c_get_decidable_steps()
             # sudo: the approver may not have write access to the quote; checked above.
-            steps.sudo().write({
-                "state": "approved",
-                "user_id": self.env.user.id,
-                "date": fields.Datetime.now(),
-            })
+            steps.sudo().write(
+                {
+                    "state": "approved",
+                    "user_id": self.env.user.id,
+                    "date": fields.Datetime.now(),
+                }
+            )
             order.sudo()._q2c_after_approval(steps)
         return True
 
@@ -347,18 +357,21 @@ class SaleOrder(models.Model):
         for order in self.sudo():
             steps = order._q2c_get_decidable_steps()
             # sudo: the approver may not have write access to the quote; checked above.
-            steps.sudo().write({
-                "state": "rejected",
-                "user_id": self.env.user.id,
-                "date": fields.Datetime.now(),
-                "decision_note": reason,
-            })
-            order.q2c_approval_ids.sudo().filtered(lambda s: s.state in ("waiting", "pending")).write(
-                {"state": "cancel"}
+            steps.sudo().write(
+                {
+                    "state": "rejected",
+                    "user_id": self.env.user.id,
+                    "date": fields.Datetime.now(),
+                    "decision_note": reason,
+                }
             )
+            order.q2c_approval_ids.sudo().filtered(
+                lambda s: s.state in ("waiting", "pending")
+            ).write({"state": "cancel"})
             order.sudo()._q2c_clear_approval_activities(done_by=self.env.user, feedback=reason)
             order.sudo().message_post(
-                body=Markup("<p>%s</p>") % _(
+                body=Markup("<p>%s</p>")
+                % _(
                     "Quote rejected at level %(level)s: %(reason)s",
                     level=steps[:1].sequence,
                     reason=reason,
@@ -456,9 +469,10 @@ class SaleOrder(models.Model):
                 product = self.env["product.product"].browse(fix["product_id"])
                 label = _("Add %(product)s", product=product.display_name)
             elif fix["type"] == "remove":
-                label = _("Remove %(products)s", products=", ".join(
-                    fix["lines"].product_id.mapped("display_name")
-                ))
+                label = _(
+                    "Remove %(products)s",
+                    products=", ".join(fix["lines"].product_id.mapped("display_name")),
+                )
             elif fix["type"] == "set_quantity":
                 label = _(
                     "Set %(product)s to %(quantity)s",
@@ -505,23 +519,31 @@ class SaleOrder(models.Model):
             to_remove.unlink()
         if to_add:
             products = self.env["product.product"].browse(list(to_add))
-            self.env["sale.order.line"].create([
-                self._q2c_prepare_fix_line_vals(product, to_add[product.id]) for product in products
-            ])
+            self.env["sale.order.line"].create(
+                [
+                    self._q2c_prepare_fix_line_vals(product, to_add[product.id])
+                    for product in products
+                ]
+            )
 
     def _q2c_get_auto_add_vals(self):
         """Order line values for the target products of auto_add rules missing on the quote."""
         self.ensure_one()
         company = self.company_id or self.env.company
-        rules = self.env["q2c.config.rule"].sudo()._q2c_get_rules(company).filtered(
-            lambda r: r.rule_type == "auto_add"
+        rules = (
+            self.env["q2c.config.rule"]
+            .sudo()
+            ._q2c_get_rules(company)
+            .filtered(lambda r: r.rule_type == "auto_add")
         )
         if not rules:
             return []
         quantities = {}
         for issue in rules._q2c_evaluate(self):
             fix = issue["fix"]
-            quantities[fix["product_id"]] = max(quantities.get(fix["product_id"], 0.0), fix["quantity"])
+            quantities[fix["product_id"]] = max(
+                quantities.get(fix["product_id"], 0.0), fix["quantity"]
+            )
         products = self.env["product.product"].browse(list(quantities))
         vals_list = []
         for product in products:
@@ -534,7 +556,9 @@ class SaleOrder(models.Model):
         for order in self.filtered(lambda o: o.state in ("draft", "sent")):
             vals_list = order._q2c_get_auto_add_vals()
             if vals_list:
-                self.env["sale.order.line"].create([dict(vals, order_id=order.id) for vals in vals_list])
+                self.env["sale.order.line"].create(
+                    [dict(vals, order_id=order.id) for vals in vals_list]
+                )
 
     def _q2c_after_lines_change(self, lines, fields_changed=None):
         """Hook after order lines of `self` were created, written or removed."""
@@ -546,11 +570,15 @@ class SaleOrder(models.Model):
     def _q2c_check_editable(self):
         for order in self:
             if order.state not in ("draft", "sent"):
-                raise UserError(_(
-                    "Quote %(order)s is not a quotation any more (state: %(state)s).",
-                    order=order.name,
-                    state=dict(order._fields["state"]._description_selection(self.env))[order.state],
-                ))
+                raise UserError(
+                    _(
+                        "Quote %(order)s is not a quotation any more (state: %(state)s).",
+                        order=order.name,
+                        state=dict(order._fields["state"]._description_selection(self.env))[
+                            order.state
+                        ],
+                    )
+                )
 
     # ------------------------------------------------------------------
     # Blocking send, confirm and sign
@@ -565,27 +593,55 @@ class SaleOrder(models.Model):
         errors = self._q2c_get_config_errors()
         if errors:
             intro = {
-                "send": _("Quote %(order)s cannot be sent: fix its configuration errors first.", order=self.name),
-                "confirm": _("Quote %(order)s cannot be confirmed: fix its configuration errors first.", order=self.name),
-                "sign": _("Quote %(order)s cannot be signed yet: its configuration is being completed.", order=self.name),
+                "send": _(
+                    "Quote %(order)s cannot be sent: fix its configuration errors first.",
+                    order=self.name,
+                ),
+                "confirm": _(
+                    "Quote %(order)s cannot be confirmed: fix its configuration errors first.",
+                    order=self.name,
+                ),
+                "sign": _(
+                    "Quote %(order)s cannot be signed yet: its configuration is being completed.",
+                    order=self.name,
+                ),
             }[action]
             return "\n".join([intro] + [issue["message"] for issue in errors])
         self._q2c_refresh_approval_state()
         if self.q2c_approval_state in ("pending", "rejected"):
             reasons = "; ".join(
-                self.env._("%(rule)s (%(reasons)s)", rule=rule.name, reasons=", ".join(rule_reasons))
+                self.env._(
+                    "%(rule)s (%(reasons)s)", rule=rule.name, reasons=", ".join(rule_reasons)
+                )
                 for rule, rule_reasons in self._q2c_get_approval_rules().items()
             )
             if self.q2c_approval_state == "rejected":
                 return {
-                    "send": _("Quote %(order)s was rejected by the deal desk: change it and request approval again before sending it.", order=self.name),
-                    "confirm": _("Quote %(order)s was rejected by the deal desk: change it and request approval again before confirming it.", order=self.name),
+                    "send": _(
+                        "Quote %(order)s was rejected by the deal desk: change it and request approval again before sending it.",
+                        order=self.name,
+                    ),
+                    "confirm": _(
+                        "Quote %(order)s was rejected by the deal desk: change it and request approval again before confirming it.",
+                        order=self.name,
+                    ),
                     "sign": _("Quote %(order)s is not available for signature.", order=self.name),
                 }[action]
             return {
-                "send": _("Quote %(order)s needs an approval before it can be sent: %(reasons)s.", order=self.name, reasons=reasons),
-                "confirm": _("Quote %(order)s needs an approval before it can be confirmed: %(reasons)s.", order=self.name, reasons=reasons),
-                "sign": _("Quote %(order)s is awaiting internal approval and cannot be signed yet.", order=self.name),
+                "send": _(
+                    "Quote %(order)s needs an approval before it can be sent: %(reasons)s.",
+                    order=self.name,
+                    reasons=reasons,
+                ),
+                "confirm": _(
+                    "Quote %(order)s needs an approval before it can be confirmed: %(reasons)s.",
+                    order=self.name,
+                    reasons=reasons,
+                ),
+                "sign": _(
+                    "Quote %(order)s is awaiting internal approval and cannot be signed yet.",
+                    order=self.name,
+                ),
             }[action]
         return False
 
@@ -597,13 +653,19 @@ class SaleOrder(models.Model):
     def _q2c_portal_notice(self):
         """What the customer reads on the portal when the quote cannot be accepted yet."""
         self.ensure_one()
-        if self.state not in ("draft", "sent") or not (self.require_signature or self.require_payment):
+        if self.state not in ("draft", "sent") or not (
+            self.require_signature or self.require_payment
+        ):
             return False
         if not self._q2c_blocking_message("sign"):
             return False
         if self.q2c_approval_state in ("pending", "rejected") and not self._q2c_get_config_errors():
-            return _("This quote is awaiting approval by our team: you can accept it once approved.")
-        return _("This quote is being finalized by our team: you can accept it once it is complete.")
+            return _(
+                "This quote is awaiting approval by our team: you can accept it once approved."
+            )
+        return _(
+            "This quote is being finalized by our team: you can accept it once it is complete."
+        )
 
     def _has_to_be_signed(self):
         return super()._has_to_be_signed() and not self._q2c_blocking_message("sign")
@@ -637,13 +699,16 @@ class SaleOrder(models.Model):
         company = self.company_id or self.env.company
         date = self.date_order or fields.Date.context_today(self)
         cost = 0.0
-        for line in self.order_line.filtered(lambda l: not l.display_type and l.product_id):
+        for line in self.order_line.filtered(lambda ln: not ln.display_type and ln.product_id):
             if "purchase_price" in line._fields:
                 unit_cost = line.purchase_price
             else:
                 unit_cost = company.currency_id._convert(
                     line.product_id.with_company(company).standard_price,
-                    self.currency_id, company, date, round=False,
+                    self.currency_id,
+                    company,
+                    date,
+                    round=False,
                 )
             quantity = self.env["q2c.config.rule"]._q2c_line_quantity(line)
             cost += unit_cost * quantity
@@ -670,16 +735,18 @@ class SaleOrder(models.Model):
             raise UserError(_("Quote %(order)s has no approval waiting.", order=self.name))
         steps = current.filtered(lambda s: s._q2c_can_decide(self.env.user))
         if not steps:
-            raise AccessError(_(
-                "You cannot approve or reject quote %(order)s at level %(level)s: it is for "
-                "%(approvers)s.",
-                order=self.name,
-                level=current[:1].sequence,
-                approvers=", ".join(
-                    {s.approver_group_id.full_name for s in current}
-                    | {s.delegate_user_id.name for s in current if s.delegate_user_id}
-                ),
-            ))
+            raise AccessError(
+                _(
+                    "You cannot approve or reject quote %(order)s at level %(level)s: it is for "
+                    "%(approvers)s.",
+                    order=self.name,
+                    level=current[:1].sequence,
+                    approvers=", ".join(
+                        {s.approver_group_id.full_name for s in current}
+                        | {s.delegate_user_id.name for s in current if s.delegate_user_id}
+                    ),
+                )
+            )
         return steps
 
     def _q2c_prepare_approval_step_vals(self, rule, reasons, first_level):
@@ -696,16 +763,26 @@ class SaleOrder(models.Model):
         self.ensure_one()
         first_level = min(rule.sequence for rule in rules)
         # sudo: approval steps are written by the workflow only; rights checked by the caller.
-        self.q2c_approval_ids.sudo().filtered(lambda s: s.state != "cancel").write({"state": "cancel"})
-        steps = self.env["q2c.quote.approval"].sudo().create([
-            self._q2c_prepare_approval_step_vals(rule, reasons, first_level)
-            for rule, reasons in rules.items()
-        ])
+        self.q2c_approval_ids.sudo().filtered(lambda s: s.state != "cancel").write(
+            {"state": "cancel"}
+        )
+        steps = (
+            self.env["q2c.quote.approval"]
+            .sudo()
+            .create(
+                [
+                    self._q2c_prepare_approval_step_vals(rule, reasons, first_level)
+                    for rule, reasons in rules.items()
+                ]
+            )
+        )
         self.message_post(
-            body=Markup("<p>%s</p><ul>%s</ul>") % (
+            body=Markup("<p>%s</p><ul>%s</ul>")
+            % (
                 _("Approval requested."),
                 Markup().join(
-                    Markup("<li>%s</li>") % self.env._(
+                    Markup("<li>%s</li>")
+                    % self.env._(
                         "Level %(level)s, %(rule)s: %(reason)s",
                         level=step.sequence,
                         rule=step.rule_id.name,
@@ -716,7 +793,9 @@ class SaleOrder(models.Model):
             ),
             subtype_xmlid="mail.mt_note",
         )
-        self.sudo()._q2c_schedule_approval_activities(steps.filtered(lambda s: s.state == "pending"))
+        self.sudo()._q2c_schedule_approval_activities(
+            steps.filtered(lambda s: s.state == "pending")
+        )
 
     def _q2c_get_approvers(self, steps):
         users = self.env["res.users"]
@@ -730,8 +809,11 @@ class SaleOrder(models.Model):
             self.activity_schedule(
                 "q2c_cpq.mail_activity_type_q2c_approval",
                 user_id=user.id,
-                summary=_("Approve quote %(order)s (level %(level)s)", order=self.name,
-                          level=steps[:1].sequence),
+                summary=_(
+                    "Approve quote %(order)s (level %(level)s)",
+                    order=self.name,
+                    level=steps[:1].sequence,
+                ),
                 note=", ".join(steps.mapped("reason")),
             )
 
@@ -746,7 +828,8 @@ class SaleOrder(models.Model):
         """After `steps` were approved: open the next level or finish."""
         self.ensure_one()
         self.message_post(
-            body=Markup("<p>%s</p>") % _(
+            body=Markup("<p>%s</p>")
+            % _(
                 "Approved at level %(level)s (%(rules)s).",
                 level=steps[:1].sequence,
                 rules=", ".join(steps.rule_id.mapped("name")),
@@ -769,7 +852,8 @@ class SaleOrder(models.Model):
             self._q2c_schedule_approval_activities(next_steps)
         else:
             self.message_post(
-                body=Markup("<p>%s</p>") % _("The quote is approved: it can be sent and confirmed."),
+                body=Markup("<p>%s</p>")
+                % _("The quote is approved: it can be sent and confirmed."),
                 subtype_xmlid="mail.mt_note",
             )
 
@@ -784,13 +868,18 @@ class SaleOrder(models.Model):
             # sudo: reset by the workflow after a change the user was allowed to make.
             steps.sudo().write({"state": "cancel"})
             order.sudo()._q2c_clear_approval_activities()
-            labels = sorted({
-                (order._fields.get(name) or self.env["sale.order.line"]._fields[name])._description_string(self.env)
-                for name in field_names
-                if name in order._fields or name in self.env["sale.order.line"]._fields
-            })
+            labels = sorted(
+                {
+                    (
+                        order._fields.get(name) or self.env["sale.order.line"]._fields[name]
+                    )._description_string(self.env)
+                    for name in field_names
+                    if name in order._fields or name in self.env["sale.order.line"]._fields
+                }
+            )
             order.message_post(
-                body=Markup("<p>%s</p>") % _(
+                body=Markup("<p>%s</p>")
+                % _(
                     "The approval was reset: the quote changed (%(fields)s). Request it again.",
                     fields=", ".join(labels),
                 ),

@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare
 
@@ -58,7 +58,9 @@ class SaleOrderLine(models.Model):
     # Computes
     # ------------------------------------------------------------------
 
-    @api.depends("product_id", "order_id.partner_id", "order_id.pricelist_id", "order_id.currency_id")
+    @api.depends(
+        "product_id", "order_id.partner_id", "order_id.pricelist_id", "order_id.currency_id"
+    )
     def _compute_q2c_price_plan_id(self):
         for line in self:
             if not line.product_id or line.display_type:
@@ -66,24 +68,31 @@ class SaleOrderLine(models.Model):
                 continue
             order = line.order_id
             # sudo: the plan of a product is catalog data every salesperson may quote.
-            plan = line.product_id.sudo().with_company(order.company_id or self.env.company)._q2c_get_price_plan(
-                partner=order.partner_id,
-                currency=order.currency_id,
-                pricelist=order.pricelist_id,
-                date=order.date_order and order.date_order.date(),
+            plan = (
+                line.product_id.sudo()
+                .with_company(order.company_id or self.env.company)
+                ._q2c_get_price_plan(
+                    partner=order.partner_id,
+                    currency=order.currency_id,
+                    pricelist=order.pricelist_id,
+                    date=order.date_order and order.date_order.date(),
+                )
             )
             line.q2c_price_plan_id = plan.with_env(self.env)
 
-    @api.depends("q2c_price_plan_id", "order_id.q2c_billing_period", "order_id.q2c_billing_interval")
+    @api.depends(
+        "q2c_price_plan_id", "order_id.q2c_billing_period", "order_id.q2c_billing_interval"
+    )
     def _compute_price_unit(self):
         return super()._compute_price_unit()
 
     @api.depends("q2c_bundle_parent_id")
     def _compute_discount(self):
-        super()._compute_discount()
+        res = super()._compute_discount()
         # Components follow the discount of their bundle line (also kept in sync on write).
         for line in self.filtered("q2c_bundle_parent_id"):
             line.discount = line.q2c_bundle_parent_id.discount
+        return res
 
     def _get_display_price(self):
         self.ensure_one()
@@ -131,9 +140,11 @@ class SaleOrderLine(models.Model):
             exact
             and "price_unit" not in kwargs
             and float_compare(
-                self.price_unit, exact,
+                self.price_unit,
+                exact,
                 precision_digits=self.env["decimal.precision"].precision_get("Product Price"),
-            ) == 0
+            )
+            == 0
         ):
             kwargs["price_unit"] = exact
         return super()._prepare_base_line_for_taxes_computation(**kwargs)
@@ -155,7 +166,9 @@ class SaleOrderLine(models.Model):
         currency = order.currency_id or self.env.company.currency_id
         if plan.currency_id and plan.currency_id != currency:
             amount = plan.currency_id._convert(
-                amount, currency, order.company_id or self.env.company,
+                amount,
+                currency,
+                order.company_id or self.env.company,
                 order.date_order or fields.Date.context_today(self),
             )
         unit_price = amount / quantity
@@ -186,17 +199,19 @@ class SaleOrderLine(models.Model):
             return super().write(vals)
         relevant = Q2C_APPROVAL_LINE_FIELDS & set(vals)
         product_changed = self.filtered(
-            lambda l: "product_id" in vals and l.product_id.id != vals["product_id"]
+            lambda ln: "product_id" in vals and ln.product_id.id != vals["product_id"]
         )
         res = super().write(vals)
-        bundles = self.filtered(lambda l: l.q2c_is_bundle and not l.display_type)
+        bundles = self.filtered(lambda ln: ln.q2c_is_bundle and not ln.display_type)
         if product_changed:
             product_changed.q2c_bundle_child_ids.with_context(q2c_unlink_bundle=True).unlink()
             (product_changed & bundles)._q2c_expand_bundles()
         elif "product_uom_qty" in vals or "product_uom" in vals:
             bundles._q2c_sync_bundle_quantities()
         if "discount" in vals and bundles.q2c_bundle_child_ids:
-            bundles.q2c_bundle_child_ids.with_context(q2c_no_line_hooks=True).discount = vals["discount"]
+            bundles.q2c_bundle_child_ids.with_context(q2c_no_line_hooks=True).discount = vals[
+                "discount"
+            ]
         if relevant or "product_id" in vals:
             self.order_id._q2c_after_lines_change(self, fields_changed=relevant)
         return res
@@ -207,12 +222,14 @@ class SaleOrderLine(models.Model):
             return
         for line in self:
             if line.q2c_bundle_parent_id and line.q2c_bundle_parent_id not in self:
-                raise UserError(_(
-                    "%(component)s is a component of the bundle %(bundle)s: remove the bundle "
-                    "line instead.",
-                    component=line.product_id.display_name,
-                    bundle=line.q2c_bundle_parent_id.product_id.display_name,
-                ))
+                raise UserError(
+                    _(
+                        "%(component)s is a component of the bundle %(bundle)s: remove the bundle "
+                        "line instead.",
+                        component=line.product_id.display_name,
+                        bundle=line.q2c_bundle_parent_id.product_id.display_name,
+                    )
+                )
 
     def unlink(self):
         orders = self.order_id
@@ -271,10 +288,12 @@ class SaleOrderLine(models.Model):
     def _q2c_expand_bundles(self):
         """Create the component lines of the bundle lines among `self`, then price them."""
         bundles = self.filtered(
-            lambda l: l.q2c_is_bundle
-            and not l.display_type
-            and not l.q2c_bundle_child_ids
-            and l.order_id.state in ("draft", "sent")
+            lambda ln: (
+                ln.q2c_is_bundle
+                and not ln.display_type
+                and not ln.q2c_bundle_child_ids
+                and ln.order_id.state in ("draft", "sent")
+            )
         )
         if not bundles:
             return

@@ -1,4 +1,4 @@
-from odoo import api, fields, models, _
+from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -21,10 +21,16 @@ class SaleOrderTemplate(models.Model):
     def _check_q2c_terms(self):
         for template in self:
             if template.q2c_billing_interval < 1:
-                raise ValidationError(_(
-                    "Template %(name)s: the billing interval must be at least 1.", name=template.name
-                ))
+                raise ValidationError(
+                    _(
+                        "Template %(name)s: the billing interval must be at least 1.",
+                        name=template.name,
+                    )
+                )
             if template.q2c_term_months < 0:
-                raise ValidationError(_(
-                    "Template %(name)s: the term (months) cannot be negative.", name=template.name
-                ))
+                raise ValidationError(
+                    _(
+                        "Template %(name)s: the term (months) cannot be negative.",
+                        name=template.name,
+                    )
+                )

@@ -1,6 +1,8 @@
-from . import test_install
-from . import test_config_rules
-from . import test_bundles
-from . import test_approvals
-from . import test_portal
-from . import test_pricing
+from . import (
+    test_approvals,
+    test_bundles,
+    test_config_rules,
+    test_install,
+    test_portal,
+    test_pricing,
+)

@@ -15,29 +15,40 @@ class TestQ2cApprovals(Q2cCpqCommon):
         cls.env.ref("sale.group_discount_per_so_line").users |= cls.env.user | cls.salesman
         cls.group_leads = cls.env["res.groups"].create({"name": "Sales Leads (Q2C test)"})
         cls.lead = new_test_user(
-            cls.env, "q2c_lead", groups="sales_team.group_sale_salesman", name="Lea Lead",
+            cls.env,
+            "q2c_lead",
+            groups="sales_team.group_sale_salesman",
+            name="Lea Lead",
         )
         cls.lead.groups_id |= cls.group_leads
         cls.director = new_test_user(
-            cls.env, "q2c_director",
+            cls.env,
+            "q2c_director",
             groups="sales_team.group_sale_salesman,q2c_cpq.group_q2c_cpq_manager",
             name="Dan Director",
         )
         cls.deputy = new_test_user(
-            cls.env, "q2c_deputy", groups="sales_team.group_sale_salesman", name="Deb Deputy",
+            cls.env,
+            "q2c_deputy",
+            groups="sales_team.group_sale_salesman",
+            name="Deb Deputy",
         )
-        cls.rule_discount = cls.env["q2c.approval.rule"].create({
-            "name": "Discount above 10%",
-            "sequence": 1,
-            "max_discount": 10.0,
-            "approver_group_id": cls.group_leads.id,
-        })
-        cls.rule_big_deal = cls.env["q2c.approval.rule"].create({
-            "name": "Deal above 5,000",
-            "sequence": 2,
-            "min_amount": 5000.0,
-            "approver_group_id": cls.env.ref("q2c_cpq.group_q2c_cpq_manager").id,
-        })
+        cls.rule_discount = cls.env["q2c.approval.rule"].create(
+            {
+                "name": "Discount above 10%",
+                "sequence": 1,
+                "max_discount": 10.0,
+                "approver_group_id": cls.group_leads.id,
+            }
+        )
+        cls.rule_big_deal = cls.env["q2c.approval.rule"].create(
+            {
+                "name": "Deal above 5,000",
+                "sequence": 2,
+                "min_amount": 5000.0,
+                "approver_group_id": cls.env.ref("q2c_cpq.group_q2c_cpq_manager").id,
+            }
+        )
 
     def _quote(self, lines, **vals):
         return self._create_order(lines, user=self.salesman, **vals)
@@ -57,7 +68,10 @@ class TestQ2cApprovals(Q2cCpqCommon):
     def test_discount_threshold_blocks_send_confirm_until_approved(self):
         order = self._quote([(self.platform, 1, {"discount": 15.0})])
         self.assertEqual(order.q2c_approval_state, "pending")
-        with self.assertRaisesRegex(UserError, r"needs an approval before it can be confirmed: Discount above 10% \(discount above 10% on Platform\)"):
+        with self.assertRaisesRegex(
+            UserError,
+            r"needs an approval before it can be confirmed: Discount above 10% \(discount above 10% on Platform\)",
+        ):
             order.action_confirm()
         with self.assertRaisesRegex(UserError, "needs an approval before it can be sent"):
             order.action_quotation_send()
@@ -135,9 +149,7 @@ class TestQ2cApprovals(Q2cCpqCommon):
         self.assertFalse(self._activity_users(order))
         with self.assertRaisesRegex(UserError, "rejected by the deal desk"):
             order.action_confirm()
-        self.assertIn(
-            "30% is too much, 15% at most", " ".join(order.message_ids.mapped("body"))
-        )
+        self.assertIn("30% is too much, 15% at most", " ".join(order.message_ids.mapped("body")))
         # The salesperson lowers the discount: the rejection is reset, approval needed again.
         order.order_line.with_user(self.salesman).discount = 15.0
         self.assertEqual(order.q2c_approval_state, "pending")
@@ -152,9 +164,12 @@ class TestQ2cApprovals(Q2cCpqCommon):
         order = self._quote([(self.platform, 1, {"discount": 30.0})])
         order.action_q2c_request_approval()
         action = order.with_user(self.lead).action_q2c_open_reject_wizard()
-        wizard = self.env[action["res_model"]].with_user(self.lead).with_context(
-            action["context"]
-        ).create({"reason": "Too cheap"})
+        wizard = (
+            self.env[action["res_model"]]
+            .with_user(self.lead)
+            .with_context(**action["context"])
+            .create({"reason": "Too cheap"})
+        )
         wizard.action_reject()
         self.assertEqual(order.q2c_approval_state, "rejected")
 
@@ -186,10 +201,14 @@ class TestQ2cApprovals(Q2cCpqCommon):
 
     def test_margin_threshold(self):
         self.platform.standard_price = 800.0
-        rule = self.env["q2c.approval.rule"].create({
-            "name": "Margin below 30%", "sequence": 1, "min_margin": 30.0,
-            "approver_group_id": self.group_leads.id,
-        })
+        rule = self.env["q2c.approval.rule"].create(
+            {
+                "name": "Margin below 30%",
+                "sequence": 1,
+                "min_margin": 30.0,
+                "approver_group_id": self.group_leads.id,
+            }
+        )
         order = self._quote([(self.platform, 1)])  # margin 20%
         self.assertAlmostEqual(order._q2c_margin_percent(), 20.0)
         self.assertEqual(order._q2c_get_approval_rules(), {rule: ["margin 20% below 30%"]})
@@ -200,21 +219,27 @@ class TestQ2cApprovals(Q2cCpqCommon):
 
     def test_payment_terms(self):
         term = self.env["account.payment.term"].create({"name": "Net 120"})
-        self.env["q2c.approval.rule"].create({
-            "name": "Long terms", "payment_term_ids": [Command.set(term.ids)],
-            "approver_group_id": self.group_leads.id,
-        })
+        self.env["q2c.approval.rule"].create(
+            {
+                "name": "Long terms",
+                "payment_term_ids": [Command.set(term.ids)],
+                "approver_group_id": self.group_leads.id,
+            }
+        )
         order = self._quote([(self.platform, 1)])
         self.assertEqual(order.q2c_approval_state, "not_required")
         order.payment_term_id = term
         self.assertEqual(order.q2c_approval_state, "pending")
 
     def test_configuration_errors_block_request(self):
-        self.env["q2c.config.rule"].create({
-            "name": "Platform needs onboarding", "rule_type": "requires",
-            "product_ids": [Command.set(self.platform.ids)],
-            "target_product_ids": [Command.set(self.onboarding.ids)],
-        })
+        self.env["q2c.config.rule"].create(
+            {
+                "name": "Platform needs onboarding",
+                "rule_type": "requires",
+                "product_ids": [Command.set(self.platform.ids)],
+                "target_product_ids": [Command.set(self.onboarding.ids)],
+            }
+        )
         order = self._quote([(self.platform, 1, {"discount": 15.0})])
         with self.assertRaisesRegex(UserError, "Platform requires Onboarding"):
             order.action_q2c_request_approval()
@@ -222,12 +247,19 @@ class TestQ2cApprovals(Q2cCpqCommon):
     def test_amount_threshold_in_company_currency(self):
         eur = self.env.ref("base.EUR")
         eur.active = True
-        self.env["res.currency.rate"].search([
-            ("currency_id", "in", (eur | self.currency).ids),
-        ]).unlink()
-        self.env["res.currency.rate"].create({
-            "currency_id": eur.id, "rate": 0.5, "name": "2000-01-01", "company_id": self.company.id,
-        })
+        self.env["res.currency.rate"].search(
+            [
+                ("currency_id", "in", (eur | self.currency).ids),
+            ]
+        ).unlink()
+        self.env["res.currency.rate"].create(
+            {
+                "currency_id": eur.id,
+                "rate": 0.5,
+                "name": "2000-01-01",
+                "company_id": self.company.id,
+            }
+        )
         eur_list = self.env["product.pricelist"].create({"name": "EUR", "currency_id": eur.id})
         order = self._quote([(self.platform, 3)], pricelist_id=eur_list.id)
         # 3 x 1,000 USD list price = 1,500.00 EUR = 3,000.00 USD: below 5,000 USD

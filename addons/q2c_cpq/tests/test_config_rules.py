@@ -21,12 +21,17 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         )
         order = self._create_order([(self.users, 10)])
         user_line = self._line(order, self.users)
-        self.assertEqual(order.q2c_check_configuration(), [{
-            "rule_id": rule.id,
-            "severity": "error",
-            "message": "User licences need the platform.",
-            "line_ids": user_line.ids,
-        }])
+        self.assertEqual(
+            order.q2c_check_configuration(),
+            [
+                {
+                    "rule_id": rule.id,
+                    "severity": "error",
+                    "message": "User licences need the platform.",
+                    "line_ids": user_line.ids,
+                }
+            ],
+        )
         self.assertTrue(order.q2c_config_has_errors)
         order.order_line = [Command.create({"product_id": self.platform.id, "product_uom_qty": 1})]
         self.assertEqual(order.q2c_check_configuration(), [])
@@ -36,10 +41,13 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         self._create_rule("requires", self.users, self.platform | self.support)
         order = self._create_order([(self.users, 10)])
         messages = [issue["message"] for issue in order.q2c_check_configuration()]
-        self.assertEqual(messages, [
-            "User Licence requires Platform.",
-            "User Licence requires Support Seat.",
-        ])
+        self.assertEqual(
+            messages,
+            [
+                "User Licence requires Platform.",
+                "User Licence requires Support Seat.",
+            ],
+        )
         issues = order.q2c_config_issues
         self.assertEqual([i["fix_label"] for i in issues], ["Add Platform", "Add Support Seat"])
         order.action_q2c_apply_fix(issues[0]["key"])
@@ -51,7 +59,9 @@ class TestQ2cConfigRules(Q2cCpqCommon):
             order.action_q2c_apply_fix(issues[0]["key"])
 
     def test_requires_by_category_includes_subcategories(self):
-        rule = self._create_rule("requires", targets=self.support, categ_ids=[self.categ_software.id])
+        rule = self._create_rule(
+            "requires", targets=self.support, categ_ids=[self.categ_software.id]
+        )
         order = self._create_order([(self.platform, 1), (self.onboarding, 1)])
         issues = order.q2c_check_configuration()
         self.assertEqual(len(issues), 1)
@@ -61,26 +71,42 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         self.assertEqual(self._create_order([(self.onboarding, 1)]).q2c_check_configuration(), [])
 
     def test_requires_by_attribute_value(self):
-        attribute = self.env["product.attribute"].create({
-            "name": "Hosting",
-            "value_ids": [Command.create({"name": "On premise"}), Command.create({"name": "Cloud"})],
-        })
+        attribute = self.env["product.attribute"].create(
+            {
+                "name": "Hosting",
+                "value_ids": [
+                    Command.create({"name": "On premise"}),
+                    Command.create({"name": "Cloud"}),
+                ],
+            }
+        )
         on_premise, cloud = attribute.value_ids
-        template = self.env["product.template"].create({
-            "name": "Server Edition",
-            "type": "service",
-            "list_price": 100.0,
-            "taxes_id": [Command.clear()],
-            "attribute_line_ids": [Command.create({
-                "attribute_id": attribute.id, "value_ids": [Command.set(attribute.value_ids.ids)],
-            })],
-        })
+        template = self.env["product.template"].create(
+            {
+                "name": "Server Edition",
+                "type": "service",
+                "list_price": 100.0,
+                "taxes_id": [Command.clear()],
+                "attribute_line_ids": [
+                    Command.create(
+                        {
+                            "attribute_id": attribute.id,
+                            "value_ids": [Command.set(attribute.value_ids.ids)],
+                        }
+                    )
+                ],
+            }
+        )
         variant_on_premise = template.product_variant_ids.filtered(
-            lambda p: on_premise in p.product_template_attribute_value_ids.product_attribute_value_id
+            lambda p: (
+                on_premise in p.product_template_attribute_value_ids.product_attribute_value_id
+            )
         )
         variant_cloud = template.product_variant_ids - variant_on_premise
         self._create_rule("requires", targets=self.onboarding, attribute_value_ids=[on_premise.id])
-        self.assertEqual(len(self._create_order([(variant_on_premise, 1)]).q2c_check_configuration()), 1)
+        self.assertEqual(
+            len(self._create_order([(variant_on_premise, 1)]).q2c_check_configuration()), 1
+        )
         self.assertEqual(self._create_order([(variant_cloud, 1)]).q2c_check_configuration(), [])
 
     def test_rule_without_scope_applies_to_every_quote(self):
@@ -164,12 +190,17 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         rule = self._create_rule("quantity", self.users, min_quantity=5, max_quantity=100)
         order = self._create_order([(self.users, 3)])
         issues = order.q2c_check_configuration()
-        self.assertEqual(issues, [{
-            "rule_id": rule.id,
-            "severity": "error",
-            "message": "User Licence: the quantity 3 is below the minimum 5.",
-            "line_ids": self._line(order, self.users).ids,
-        }])
+        self.assertEqual(
+            issues,
+            [
+                {
+                    "rule_id": rule.id,
+                    "severity": "error",
+                    "message": "User Licence: the quantity 3 is below the minimum 5.",
+                    "line_ids": self._line(order, self.users).ids,
+                }
+            ],
+        )
         self.assertEqual(order.q2c_config_issues[0]["fix_label"], "Set User Licence to 5")
         order.action_q2c_apply_fix(order.q2c_config_issues[0]["key"])
         self.assertEqual(self._line(order, self.users).product_uom_qty, 5)
@@ -188,7 +219,9 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         self.assertEqual(len(order.q2c_check_configuration()), 1)
 
     def test_quantity_ratio_one_seat_per_ten_users(self):
-        rule = self._create_rule("quantity", self.users, self.support, ratio=0.1, severity="warning")
+        rule = self._create_rule(
+            "quantity", self.users, self.support, ratio=0.1, severity="warning"
+        )
         order = self._create_order([(self.users, 25), (self.support, 2)])
         issues = order.q2c_check_configuration()
         self.assertEqual(len(issues), 1)
@@ -219,7 +252,9 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         )
         order = self._create_order([(self.platform, 1)])
         issues = order.q2c_check_configuration()
-        self.assertEqual(issues[0]["message"], "Support Seat: the quantity 0 is below the minimum 2.")
+        self.assertEqual(
+            issues[0]["message"], "Support Seat: the quantity 0 is below the minimum 2."
+        )
         order.action_q2c_apply_fixes()
         self.assertEqual(self._line(order, self.support).product_uom_qty, 2)
 
@@ -266,8 +301,12 @@ class TestQ2cConfigRules(Q2cCpqCommon):
 
     def test_check_configuration_checks_access(self):
         order = self._create_order([(self.users, 1)])
-        outsider = self.env["res.users"].create({
-            "name": "Portal Pete", "login": "pete", "groups_id": [Command.set([self.env.ref("base.group_portal").id])],
-        })
+        outsider = self.env["res.users"].create(
+            {
+                "name": "Portal Pete",
+                "login": "pete",
+                "groups_id": [Command.set([self.env.ref("base.group_portal").id])],
+            }
+        )
         with self.assertRaises(AccessError):
             order.with_user(outsider).q2c_check_configuration()

@@ -8,7 +8,9 @@ class TestQ2cCpqInstall(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.user = new_test_user(cls.env, "q2c_cpq_user", groups="q2c_cpq.group_q2c_cpq_user")
-        cls.manager = new_test_user(cls.env, "q2c_cpq_manager", groups="q2c_cpq.group_q2c_cpq_manager")
+        cls.manager = new_test_user(
+            cls.env, "q2c_cpq_manager", groups="q2c_cpq.group_q2c_cpq_manager"
+        )
         cls.product = cls.env["product.product"].create({"name": "Seat", "type": "service"})
 
     def test_groups_ladder(self):
@@ -20,7 +22,11 @@ class TestQ2cCpqInstall(TransactionCase):
         with self.assertRaises(AccessError):
             Rule.with_user(self.user).create({"name": "x", "rule_type": "requires"})
         rule = Rule.with_user(self.manager).create(
-            {"name": "Seats need support", "rule_type": "requires", "product_ids": [self.product.id]}
+            {
+                "name": "Seats need support",
+                "rule_type": "requires",
+                "product_ids": [self.product.id],
+            }
         )
         self.assertEqual(Rule.with_user(self.user).browse(rule.id).name, "Seats need support")
 

@@ -16,9 +16,12 @@ class TestQ2cPortalSigning(Q2cCpqCommon, HttpCase):
         super().setUpClass()
         cls.env["q2c.config.rule"].search([]).active = False
         cls.env["q2c.approval.rule"].search([]).active = False
-        cls.env["q2c.approval.rule"].create({
-            "name": "Deal desk", "max_discount": 10.0,
-        })
+        cls.env["q2c.approval.rule"].create(
+            {
+                "name": "Deal desk",
+                "max_discount": 10.0,
+            }
+        )
 
     def _portal_quote(self, lines):
         order = self._create_order(lines, require_signature=True, require_payment=False)
@@ -52,12 +55,15 @@ class TestQ2cPortalSigning(Q2cCpqCommon, HttpCase):
         self.assertEqual(order.signed_by, "Carla Customer")
 
     def test_configuration_error_blocks_signing(self):
-        self.env["q2c.config.rule"].create({
-            "name": "Users need the platform", "rule_type": "requires",
-            "product_ids": [Command.set(self.users.ids)],
-            "target_product_ids": [Command.set(self.platform.ids)],
-            "message": "User licences need the platform.",
-        })
+        self.env["q2c.config.rule"].create(
+            {
+                "name": "Users need the platform",
+                "rule_type": "requires",
+                "product_ids": [Command.set(self.users.ids)],
+                "target_product_ids": [Command.set(self.platform.ids)],
+                "message": "User licences need the platform.",
+            }
+        )
         order = self._portal_quote([(self.users, 5)])
         self.assertFalse(order._has_to_be_signed())
         result = self._sign(order)

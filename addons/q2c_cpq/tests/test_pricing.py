@@ -21,9 +21,13 @@ class TestQ2cQuotePricing(Q2cCpqCommon):
         cls.plan_platform = cls._create_plan(
             cls.platform, "graduated", tiers=[(5, 7.0), (10, 6.5), (0, 6.0)]
         )
-        cls.metric_api = cls.env["q2c.usage.metric"].create({
-            "name": "API calls", "code": "q2c_cpq_api_calls", "aggregation": "sum",
-        })
+        cls.metric_api = cls.env["q2c.usage.metric"].create(
+            {
+                "name": "API calls",
+                "code": "q2c_cpq_api_calls",
+                "aggregation": "sum",
+            }
+        )
         cls.plan_api = cls._create_plan(
             cls.api, "per_unit", charge_type="usage", unit_price=0.01, metric_id=cls.metric_api.id
         )
@@ -76,21 +80,25 @@ class TestQ2cQuotePricing(Q2cCpqCommon):
         self.assertEqual(order.amount_untaxed, 1600.0)
 
     def test_customer_specific_plan(self):
-        special = self._create_plan(self.seat, "per_unit", unit_price=15.0, partner_id=self.partner.id)
+        special = self._create_plan(
+            self.seat, "per_unit", unit_price=15.0, partner_id=self.partner.id
+        )
         order = self._create_order([(self.seat, 10)])
         self.assertEqual(order.order_line.q2c_price_plan_id, special)
         self.assertEqual(order.amount_untaxed, 150.0)
 
     def test_template_carries_the_subscription_plan(self):
-        template = self.env["sale.order.template"].create({
-            "name": "Annual SaaS",
-            "q2c_billing_period": "year",
-            "q2c_term_months": 36,
-            "q2c_auto_renew": True,
-            "sale_order_template_line_ids": [
-                Command.create({"product_id": self.seat.id, "product_uom_qty": 5}),
-            ],
-        })
+        template = self.env["sale.order.template"].create(
+            {
+                "name": "Annual SaaS",
+                "q2c_billing_period": "year",
+                "q2c_term_months": 36,
+                "q2c_auto_renew": True,
+                "sale_order_template_line_ids": [
+                    Command.create({"product_id": self.seat.id, "product_uom_qty": 5}),
+                ],
+            }
+        )
         order_form = Form(self.env["sale.order"])
         order_form.partner_id = self.partner
         order_form.sale_order_template_id = template
