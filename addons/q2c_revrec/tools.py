@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from odoo.tools.float_utils import float_round
+
 
 def to_fraction(value):
     """Exact fraction of a number as it is written (``0.1`` is one tenth, not its binary float)."""
@@ -29,13 +31,14 @@ def round_half_up(value):
 
 
 def to_units(amount, rounding):
-    """Amount as an integer number of rounding units (``12.345`` at ``0.01`` gives ``1235``)."""
-    return round_half_up(to_fraction(amount) / to_fraction(rounding))
+    """Amount as an integer number of rounding units (``12.345`` at ``0.01`` gives ``1235``),
+    half away from zero."""
+    return int(float_round(amount / rounding, precision_digits=0, rounding_method="HALF-UP"))
 
 
 def from_units(units, rounding):
     """Float amount of a number of rounding units."""
-    return float(units * to_fraction(rounding))
+    return float_round(units * rounding, precision_rounding=rounding)
 
 
 def largest_remainder(total_units, weights):

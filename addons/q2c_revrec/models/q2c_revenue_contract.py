@@ -344,18 +344,21 @@ class Q2cRevenueContract(models.Model):
         vals_list = []
         for obligation in self.obligation_ids:
             vals_list += obligation._prepare_schedule_line_vals_list()
-        self.env["q2c.revenue.schedule.line"].create(vals_list)
         self.state = "active"
-        for contract in self:
-            contract.message_post(
-                body=_(
+        lines = self.env["q2c.revenue.schedule.line"].create(vals_list)
+        by_contract = lines.grouped("contract_id")
+        self._message_log_batch(
+            bodies={
+                contract.id: self.env._(
                     "Contract activated: %(count)s schedule lines, %(amount)s to recognize.",
-                    count=len(contract.schedule_line_ids),
+                    count=len(by_contract.get(contract, [])),
                     amount=contract.currency_id.round(
-                        sum(contract.schedule_line_ids.mapped("amount"))
+                        sum(by_contract.get(contract, lines.browse()).mapped("amount"))
                     ),
                 )
-            )
+                for contract in self
+            }
+        )
 
     def _check_obligations_ready(self):
         for obligation in self.obligation_ids:

@@ -1,4 +1,5 @@
 import json
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import timedelta
 
@@ -6,7 +7,7 @@ from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, format_date, split_every
+from odoo.tools import SQL, format_date
 
 from .. import tools
 
@@ -240,8 +241,8 @@ class Q2cRevrecRun(models.Model):
             )
         }
         contracts = Contract.browse(candidate_ids)
-        contracts.fetch(["currency_id", "partner_id", "name"])
-        billed = contracts._q2c_billed_by_contract(date_to=posting_date(day), by_date=True)
+        contracts.fetch(["currency_id", "name"])
+        billed = self._q2c_cumulative_billed(contracts, posting_date(day))
 
         # Obligations: the due ones and each contract's first (for netting-only postings).
         first_obligation = dict(
@@ -260,8 +261,18 @@ class Q2cRevrecRun(models.Model):
         obligations = Obligation.browse(
             {row[1] for row in due_rows} | set(first_obligation.values())
         )
-        obligations.fetch(["product_id", "currency_id", "analytic_distribution", "contract_id"])
+        obligations.fetch(["product_id", "analytic_distribution"])
         accounts = self._q2c_obligation_accounts(obligations)
+        # obligation id -> (revenue, deferred, unbilled account ids, analytic key)
+        posting_keys = {
+            obligation.id: (
+                accounts[obligation.id]["revenue"].id,
+                accounts[obligation.id]["deferred"].id,
+                accounts[obligation.id]["unbilled"].id,
+                obligation._q2c_analytic_key(),
+            )
+            for obligation in obligations
+        }
 
         lines_by_contract = defaultdict(list)
         for row in due_rows:
@@ -282,33 +293,33 @@ class Q2cRevrecRun(models.Model):
                     "amounts": defaultdict(int),
                 }
             bucket["date"] = max(bucket["date"], when)
-            return key, bucket
+            return key, bucket["amounts"]
 
         for contract in contracts:
             if contract.id not in first_obligation:
                 continue
             currency = contract.currency_id
             rounding = currency.rounding
-            recognized_units = tools.to_units(posted.get(contract.id, (0.0, 0.0))[0], rounding)
-            unbilled_units = tools.to_units(posted.get(contract.id, (0.0, 0.0))[1], rounding)
-            billed_events = billed.get(contract.id, [])
-            primary = obligations.browse(first_obligation[contract.id])
+            recognized, unbilled = posted.get(contract.id, (0.0, 0.0))
+            recognized_units = tools.to_units(recognized, rounding)
+            unbilled_units = tools.to_units(unbilled, rounding)
+            billed_dates, billed_cumulated = billed.get(contract.id, ((), ()))
+            _revenue, primary_deferred, primary_unbilled, _analytic = posting_keys[
+                first_obligation[contract.id]
+            ]
 
-            def billed_units(until, events=billed_events, rounding=rounding):
-                return tools.to_units(
-                    sum(amount for when, amount in events if when <= until), rounding
-                )
+            def billed_units(until, dates=billed_dates, cumulated=billed_cumulated):
+                index = bisect_right(dates, until)
+                return cumulated[index - 1] if index else 0
 
-            rows = lines_by_contract.get(contract.id, [])
             periods = defaultdict(list)
-            for row in rows:
+            for row in lines_by_contract.get(contract.id, ()):
                 periods[row[3]].append(row)
             for period_end in sorted(periods):
                 when = posting_date(period_end)
                 if when != period_end:
                     shifted[contract.id].add(period_end)
-                key, bucket = bucket_for(currency, when)
-                amounts = bucket["amounts"]
+                key, amounts = bucket_for(currency, when)
                 period_rows = periods[period_end]
                 units = [tools.to_units(row[4], rounding) for row in period_rows]
                 total = sum(units)
@@ -316,24 +327,19 @@ class Q2cRevrecRun(models.Model):
                 delta_unbilled = target_unbilled - unbilled_units
                 left = delta_unbilled
                 for row, amount_units in zip(period_rows, units, strict=True):
-                    obligation = obligations.browse(row[1])
-                    acc = accounts[obligation.id]
+                    revenue_id, deferred_id, _unbilled_id, analytic = posting_keys[row[1]]
                     take = min(max(left, 0), amount_units) if amount_units > 0 else 0
                     left -= take
-                    amounts[("revenue", acc["revenue"].id, obligation._q2c_analytic_key())] -= (
-                        amount_units
-                    )
-                    amounts[("deferred", acc["deferred"].id, None)] += amount_units - take
+                    amounts[("revenue", revenue_id, analytic)] -= amount_units
+                    amounts[("deferred", deferred_id, None)] += amount_units - take
                     line_updates.append((row[0], key, take))
-                if (
-                    left
-                ):  # netting beyond this period's revenue: against the first obligation's accounts
-                    amounts[("deferred", accounts[primary.id]["deferred"].id, None)] -= left
-                    line_updates[-1] = (line_updates[-1][0], key, line_updates[-1][2] + left)
+                if left:
+                    # Netting beyond this period's revenue: on the first obligation's accounts.
+                    amounts[("deferred", primary_deferred, None)] -= left
+                    line_id, line_key, take = line_updates[-1]
+                    line_updates[-1] = (line_id, line_key, take + left)
                 if delta_unbilled:
-                    amounts[("unbilled", accounts[primary.id]["unbilled"].id, None)] += (
-                        delta_unbilled
-                    )
+                    amounts[("unbilled", primary_unbilled, None)] += delta_unbilled
                 recognized_units += total
                 unbilled_units = target_unbilled
             # Billing after the last posted period: net the positions at the run date.
@@ -341,11 +347,10 @@ class Q2cRevrecRun(models.Model):
             target_unbilled = max(recognized_units - billed_units(when), 0)
             delta_unbilled = target_unbilled - unbilled_units
             if delta_unbilled:
-                key, bucket = bucket_for(currency, when)
-                acc = accounts[primary.id]
-                bucket["amounts"][("deferred", acc["deferred"].id, None)] -= delta_unbilled
-                bucket["amounts"][("unbilled", acc["unbilled"].id, None)] += delta_unbilled
-                netting_lines.append((primary.id, key, when, delta_unbilled))
+                key, amounts = bucket_for(currency, when)
+                amounts[("deferred", primary_deferred, None)] -= delta_unbilled
+                amounts[("unbilled", primary_unbilled, None)] += delta_unbilled
+                netting_lines.append((first_obligation[contract.id], key, when, delta_unbilled))
 
         move_of = self._q2c_create_moves(buckets, journal)
         moves = (
@@ -532,34 +537,32 @@ class Q2cRevrecRun(models.Model):
     def _q2c_mark_posted(self, line_updates, move_of, buckets):
         if not line_updates:
             return
-        Line = self.env["q2c.revenue.schedule.line"]
-        for chunk in split_every(20000, line_updates):
-            values = SQL(", ").join(
-                SQL(
-                    "(%s, %s::int, %s::date, %s::numeric)",
-                    line_id,
-                    move_of[key].id or None,
-                    buckets[key]["date"],
-                    tools.from_units(units, buckets[key]["currency"].rounding),
-                )
-                for line_id, key, units in chunk
+        ids, move_ids, dates, unbilled = [], [], [], []
+        for line_id, key, units in line_updates:
+            ids.append(line_id)
+            move_ids.append(move_of[key].id or None)
+            dates.append(buckets[key]["date"])
+            unbilled.append(tools.from_units(units, buckets[key]["currency"].rounding))
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE q2c_revenue_schedule_line line
+                   SET state = 'posted', move_id = v.move_id, posted_date = v.posted_date,
+                       unbilled_amount = v.unbilled, run_id = %(run)s,
+                       write_uid = %(uid)s, write_date = (now() at time zone 'UTC')
+                  FROM unnest(%(ids)s::int[], %(moves)s::int[], %(dates)s::date[],
+                              %(unbilled)s::numeric[]) AS v(id, move_id, posted_date, unbilled)
+                 WHERE line.id = v.id
+                """,
+                run=self.id,
+                uid=self.env.uid,
+                ids=ids,
+                moves=move_ids,
+                dates=dates,
+                unbilled=unbilled,
             )
-            self.env.cr.execute(
-                SQL(
-                    """
-                    UPDATE q2c_revenue_schedule_line line
-                       SET state = 'posted', move_id = v.move_id, posted_date = v.posted_date,
-                           unbilled_amount = v.unbilled, run_id = %(run)s,
-                           write_uid = %(uid)s, write_date = (now() at time zone 'UTC')
-                      FROM (VALUES %(values)s) AS v(id, move_id, posted_date, unbilled)
-                     WHERE line.id = v.id
-                    """,
-                    run=self.id,
-                    uid=self.env.uid,
-                    values=values,
-                )
-            )
-        Line.invalidate_model(
+        )
+        self.env["q2c.revenue.schedule.line"].invalidate_model(
             [
                 "state",
                 "move_id",
@@ -570,6 +573,24 @@ class Q2cRevrecRun(models.Model):
                 "write_date",
             ]
         )
+
+    def _q2c_cumulative_billed(self, contracts, date_to):
+        """``{contract id: (dates, cumulated billed units)}``, both sorted by date."""
+        result = {}
+        for contract_id, events in contracts._q2c_billed_by_contract(
+            date_to=date_to, by_date=True
+        ).items():
+            rounding = contracts.browse(contract_id).currency_id.rounding
+            dates, cumulated, total = [], [], 0
+            for when, amount in events:
+                total += tools.to_units(amount, rounding)
+                if dates and dates[-1] == when:
+                    cumulated[-1] = total
+                else:
+                    dates.append(when)
+                    cumulated.append(total)
+            result[contract_id] = (dates, cumulated)
+        return result
 
     def _q2c_log_lock_shifts(self, contracts, shifted, lock, posting_date):
         bodies = {}
