@@ -1,6 +1,6 @@
 from freezegun import freeze_time
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
@@ -293,3 +293,46 @@ class TestQ2cPosting(Q2cRevrecCommon):
         large, result = queries("2026-04-30")
         self.assertEqual(result["recognized"], 80.0)
         self.assertEqual(small, large)
+
+    def test_multi_company(self):
+        other = self.setup_other_company(name="Q2C Other Co")["company"]
+        self.assertTrue(other.q2c_revrec_journal_id, "defaults set when the chart is loaded")
+        self.assertTrue(other.q2c_deferred_revenue_account_id)
+        self.assertTrue(other.q2c_unbilled_revenue_account_id)
+        mine = self._ratable_02()
+        theirs = (
+            self.env["q2c.revenue.contract"]
+            .with_company(other)
+            .create(
+                {
+                    "partner_id": self.partner_a.id,
+                    "company_id": other.id,
+                    "currency_id": other.currency_id.id,
+                    "date": "2026-01-15",
+                    "transaction_price": 31.0,
+                    "obligation_ids": [
+                        Command.create(
+                            self._q2c_obligation(
+                                self.product_saas, ssp=31.0, start="2026-01-15", end="2026-02-14"
+                            )
+                        )
+                    ],
+                }
+            )
+        )
+        theirs.with_company(other).action_activate()
+        result = self.Run.with_context(allowed_company_ids=self.company.ids).run_recognition(
+            "2026-01-31"
+        )
+        self.assertEqual(result["recognized"], 17.0, "only the user's active company")
+        self.assertEqual(mine.schedule_line_ids.mapped("state"), ["posted", "planned"])
+        self.assertEqual(set(theirs.schedule_line_ids.mapped("state")), {"planned"})
+        Contract = self.env["q2c.revenue.contract"].with_context(
+            allowed_company_ids=self.company.ids
+        )
+        self.assertNotIn(theirs, Contract.search([]), "multi-company rule")
+        result = self.Run.with_context(allowed_company_ids=other.ids).run_recognition("2026-01-31")
+        move = self.env["account.move"].browse(result["move_ids"])
+        self.assertEqual(move.company_id, other)
+        self.assertEqual(move.journal_id, other.q2c_revrec_journal_id)
+        self.assertIn(other.q2c_unbilled_revenue_account_id, move.line_ids.account_id)
