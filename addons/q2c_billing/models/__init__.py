@@ -13,3 +13,6 @@ from . import q2c_billing_run_error
 from . import account_move_line
 from . import res_company
 from . import res_config_settings
+from . import q2c_subscription_state_log
+from . import q2c_mrr_movement
+from . import q2c_subscription_metrics

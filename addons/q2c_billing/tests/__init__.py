@@ -5,3 +5,4 @@ from . import test_subscription_lifecycle
 from . import test_subscription_amendment
 from . import test_billing_preview
 from . import test_billing_run
+from . import test_metrics

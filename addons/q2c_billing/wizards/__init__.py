@@ -1,1 +1,2 @@
 from . import q2c_subscription_close_wizard
+from . import q2c_saas_dashboard

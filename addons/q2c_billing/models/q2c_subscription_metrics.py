@@ -1,0 +1,185 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+ONE_DAY = timedelta(days=1)
+# The first day a transition takes effect, read from the values the transition writes.
+STATE_DATE_FIELDS = {
+    "trial": ("start_date",),
+    "active": ("resumed_date", "activated_date"),
+    "paused": ("paused_date",),
+    "closed": ("closed_date",),
+}
+
+
+class Q2cSubscription(models.Model):
+    """SaaS metrics on subscriptions: MRR history (state log, MRR steps) and the public
+    ``saas_metrics`` / ``mrr_movements`` of API.md."""
+
+    _inherit = "q2c.subscription"
+
+    state_log_ids = fields.One2many(
+        "q2c.subscription.state.log", "subscription_id", string="State History", readonly=True
+    )
+
+    # ------------------------------------------------------------------
+    # Public API (API.md)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def saas_metrics(self, date_from, date_to, currency=None):
+        """MRR bridge and churn figures over [date_from, date_to] (CONVENTIONS.md, Metrics):
+        ``mrr_start`` (end of the day before ``date_from``), ``mrr_end`` (end of ``date_to``),
+        movements of the window (``new``, ``expansion``, ``reactivation`` positive;
+        ``contraction`` and ``churn`` as positive amounts lost), customer counts, churn
+        percentages, quick ratio, ARPA and LTV (0.0 where a ratio is undefined), in the company
+        currency or ``currency`` (ISO code or id) at the rate of ``date_to``."""
+        self.check_access("read")
+        Movement = self.env["q2c.mrr.movement"]
+        day_from, day_to = Movement._q2c_check_window(date_from, date_to)
+        target = Movement._q2c_currency_from_arg(currency)
+        return Movement._q2c_saas_metrics(day_from, day_to, target)
+
+    @api.model
+    def mrr_movements(self, date_from, date_to):
+        """MRR movements dated in [date_from, date_to], oldest first: ``date``, ``partner_id``
+        (the commercial partner), ``subscription_id``, ``type``, ``mrr_delta`` (company
+        currency), ``currency``."""
+        self.check_access("read")
+        Movement = self.env["q2c.mrr.movement"]
+        day_from, day_to = Movement._q2c_check_window(date_from, date_to)
+        movements = Movement.search(
+            [
+                ("date", ">=", day_from),
+                ("date", "<=", day_to),
+                ("company_id", "in", self.env.companies.ids),
+            ],
+            order="date, id",
+        )
+        return [
+            {
+                "date": fields.Date.to_string(movement.date),
+                "partner_id": movement.partner_id.id,
+                "subscription_id": movement.subscription_id.id,
+                "type": movement.type,
+                "mrr_delta": movement.mrr_delta,
+                "currency": movement.currency_id.name,
+            }
+            for movement in movements
+        ]
+
+    # ------------------------------------------------------------------
+    # Hooks: every transition and amendment refreshes the customer's movements
+    # ------------------------------------------------------------------
+
+    def _q2c_set_state(self, state, vals, message):
+        res = super()._q2c_set_state(state, vals, message)
+        day = next((vals[f] for f in STATE_DATE_FIELDS.get(state, ()) if vals.get(f)), None)
+        if state in STATE_DATE_FIELDS:
+            day = fields.Date.to_date(day) or fields.Date.context_today(self)
+            if state == "closed":
+                day += ONE_DAY  # closed_date is the last day of service
+            self.env["q2c.subscription.state.log"].sudo().create(
+                {"subscription_id": self.id, "state": state, "date": day}
+            )
+            self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
+        return res
+
+    def _q2c_apply_change_plan(self, plan):
+        res = super()._q2c_apply_change_plan(plan)
+        if self.state != "draft":
+            self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
+        return res
+
+    # ------------------------------------------------------------------
+    # MRR history
+    # ------------------------------------------------------------------
+
+    def _q2c_state_timeline(self):
+        """``[(date, state)]`` of the subscription, oldest first: its state log, or for a
+        subscription without one (created before the log existed) the dates on its record."""
+        self.ensure_one()
+        if self.state_log_ids:
+            return [
+                (log.date, log.state) for log in self.state_log_ids.sorted(lambda r: (r.date, r.id))
+            ]
+        timeline = []
+        if self.trial_end_date and self.start_date and self.start_date <= self.trial_end_date:
+            timeline.append((self.start_date, "trial"))
+        if self.activated_date:
+            timeline.append((self.activated_date, "active"))
+        if self.paused_date:
+            timeline.append((self.paused_date, "paused"))
+        if self.resumed_date and (not self.paused_date or self.resumed_date >= self.paused_date):
+            timeline.append((self.resumed_date, "active"))
+        if self.closed_date:
+            timeline.append((self.closed_date + ONE_DAY, "closed"))
+        return sorted(timeline, key=lambda item: item[0])
+
+    def _q2c_mrr_on(self, day, data):
+        """MRR (subscription currency) of the recurring lines as they stood on ``day``, after
+        the discounts running that day, ignoring the subscription's state."""
+        self.ensure_one()
+        total = 0.0
+        for line in self.line_ids:
+            state = self._q2c_line_state(line, day, data)
+            if not state or not state["plan"] or state["plan"].charge_type != "recurring":
+                continue
+            plan = state["plan"]
+            rated = plan._q2c_rate(state["quantity"])["amount"] * state["multiplier"]
+            monthly = rated * (1.0 - self._q2c_discount_on(state, day) / 100.0)
+            total += self.currency_id.round(monthly / plan._q2c_period_months())
+        return self.currency_id.round(total)
+
+    def _q2c_mrr_steps(self):
+        """``[(subscription, day, delta)]``: every day the MRR of these subscriptions changes,
+        with the change in the subscription's currency."""
+        if not self:
+            return []
+        changes = (
+            self.env["q2c.subscription.change"]
+            .sudo()
+            .search(
+                [("subscription_id", "in", self.ids), ("line_id", "!=", False)],
+                order="effective_date, id",
+            )
+        )
+        data = {"changes_by_line": {}, "pending": {}}
+        for change in changes:
+            data["changes_by_line"].setdefault(change.line_id.id, []).append(change)
+        changes_by_sub = {}
+        for change in changes:
+            changes_by_sub.setdefault(change.subscription_id.id, []).append(change.effective_date)
+        steps = []
+        for sub in self:
+            timeline = sub._q2c_state_timeline()
+            if not timeline:
+                continue
+            days = {day for day, _state in timeline}
+            days.update(changes_by_sub.get(sub.id, ()))
+            for line in sub.line_ids:
+                if line.start_date:
+                    days.add(line.start_date)
+                if line.end_date:
+                    days.add(line.end_date + ONE_DAY)
+                if line.discount_end_date:
+                    days.add(line.discount_end_date + ONE_DAY)
+            first = timeline[0][0]
+            previous = 0.0
+            index, state = 0, None
+            for day in sorted(d for d in days if d >= first):
+                while index < len(timeline) and timeline[index][0] <= day:
+                    state = timeline[index][1]
+                    index += 1
+                mrr = sub._q2c_mrr_on(day, data) if state == "active" else 0.0
+                delta = sub.currency_id.round(mrr - previous)
+                if not sub.currency_id.is_zero(delta):
+                    steps.append((sub, day, delta))
+                previous = mrr
+        return steps
+
+    def _q2c_main_product(self):
+        """The product of the largest recurring line (for breakdowns)."""
+        self.ensure_one()
+        lines = self.line_ids.filtered(lambda line: line.charge_type == "recurring")
+        return max(lines, key=lambda line: line.mrr, default=self.line_ids[:1]).product_id

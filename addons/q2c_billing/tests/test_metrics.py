@@ -1,0 +1,215 @@
+from datetime import date
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .common import Q2cSubscriptionCommon
+
+
+@tagged("post_install", "-at_install")
+class TestSaasMetrics(Q2cSubscriptionCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.plan_silver = cls._q2c_plan(
+            cls.product_seat, "per_unit", unit_price=30.0, name="Silver monthly", sequence=40
+        )
+        cls.plan_gold_monthly = cls._q2c_plan(
+            cls.product_gold, "per_unit", unit_price=50.0, name="Gold monthly", sequence=40
+        )
+        cls.plan_unit = cls._q2c_plan(
+            cls.product_untaxed, "per_unit", unit_price=1.0, name="1 USD a unit", sequence=50
+        )
+        cls.Subscription = cls.env["q2c.subscription"]
+
+    def _movements(self, partner, date_from="2020-01-01", date_to="2030-12-31"):
+        return [
+            (m["date"], m["type"], m["mrr_delta"])
+            for m in self.Subscription.mrr_movements(date_from, date_to)
+            if m["partner_id"] == partner.id
+        ]
+
+    def test_chartmogul_lifecycle(self):
+        """MRR-CM-01: new business, expansion, contraction (one of several subscriptions),
+        churn at the end of the paid period, reactivation."""
+        customer = self.env["res.partner"].create({"name": "Syncalytics"})
+        gold = self._q2c_subscription(
+            [(self.plan_gold_yearly, 4)], partner=customer, start=date(2026, 1, 1)
+        )
+        silver = self._q2c_subscription(
+            [(self.plan_silver, 2)], partner=customer, start=date(2026, 2, 1)
+        )
+        silver.action_close("2026-03-14", "Too expensive")
+        gold.action_close("2026-12-31", self.reason_price.id)
+        self._q2c_subscription(
+            [(self.plan_gold_monthly, 3)], partner=customer, start=date(2027, 3, 1)
+        )
+        self.assertEqual(
+            self._movements(customer),
+            [
+                ("2026-01-01", "new_business", 166.67),
+                ("2026-02-01", "expansion", 60.0),
+                ("2026-03-15", "contraction", -60.0),
+                ("2027-01-01", "churn", -166.67),
+                ("2027-03-01", "reactivation", 150.0),
+            ],
+        )
+        rows = self.Subscription.mrr_movements("2026-02-01", "2026-02-28")
+        mine = [row for row in rows if row["partner_id"] == customer.id]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(mine[0]["subscription_id"], silver.id)
+        self.assertEqual(mine[0]["currency"], "USD")
+
+    def test_baremetrics_churn(self):
+        """MRR-BM-01: user churn 20 %, revenue churn 20 %, MRR 500 -> 510 (a window inside
+        the first billing period, where amendments are allowed without billing first)."""
+        subs = {}
+        for name, mrr in (("A", 100), ("B", 50), ("C", 200), ("D", 100), ("E", 50)):
+            partner = self.env["res.partner"].create({"name": f"BM {name}"})
+            subs[name] = self._q2c_subscription(
+                [(self.plan_unit, mrr)], partner=partner, start=date(2026, 2, 10)
+            )
+        subs["B"].action_close("2026-02-20", "Too expensive")
+        line_c, line_d = subs["C"].line_ids, subs["D"].line_ids
+        subs["C"].apply_change([{"line_id": line_c.id, "quantity": 150}], "2026-02-25")
+        subs["D"].apply_change([{"line_id": line_d.id, "quantity": 130}], "2026-02-26")
+        partner_f = self.env["res.partner"].create({"name": "BM F"})
+        self._q2c_subscription([(self.plan_unit, 80)], partner=partner_f, start=date(2026, 3, 1))
+
+        metrics = self.Subscription.saas_metrics("2026-02-11", "2026-03-09")
+        self.assertEqual(metrics["mrr_start"], 500.0)
+        self.assertEqual(metrics["mrr_end"], 510.0)
+        self.assertEqual(metrics["new"], 80.0)
+        self.assertEqual(metrics["expansion"], 30.0)
+        self.assertEqual(metrics["contraction"], 50.0)
+        self.assertEqual(metrics["churn"], 50.0)
+        self.assertEqual(metrics["reactivation"], 0.0)
+        self.assertEqual((metrics["customers_start"], metrics["customers_end"]), (5, 5))
+        self.assertEqual(metrics["customers_churned"], 1)
+        self.assertEqual(metrics["user_churn_pct"], 20.0)
+        self.assertEqual(metrics["revenue_churn_pct"], 20.0)
+        self.assertEqual(metrics["net_revenue_churn_pct"], 14.0)
+        self.assertEqual(metrics["quick_ratio"], 1.1)
+        self.assertEqual(metrics["arpa"], 102.0)
+        self.assertEqual(metrics["ltv"], 510.0)
+        # The bridge reconciles: start + movements = end.
+        bridge = (
+            metrics["mrr_start"]
+            + metrics["new"]
+            + metrics["expansion"]
+            + metrics["reactivation"]
+            - metrics["contraction"]
+            - metrics["churn"]
+        )
+        self.assertAlmostEqual(bridge, metrics["mrr_end"], places=2)
+
+    def test_expiring_discount_is_expansion(self):
+        customer = self.env["res.partner"].create({"name": "Discounted"})
+        self._q2c_subscription(
+            [(self.plan_platform, 1, {"discount": 20.0, "discount_end_date": date(2026, 3, 31)})],
+            partner=customer,
+            start=date(2026, 1, 1),
+        )
+        self.assertEqual(
+            self._movements(customer),
+            [("2026-01-01", "new_business", 80.0), ("2026-04-01", "expansion", 20.0)],
+        )
+
+    def test_pause_and_resume(self):
+        """A paused subscription pays nothing: the customer churns on the pause date and
+        reactivates on the resume date."""
+        customer = self.env["res.partner"].create({"name": "Seasonal"})
+        sub = self._q2c_subscription(
+            [(self.plan_platform, 1)], partner=customer, start=date(2026, 1, 1)
+        )
+        sub.action_pause("2026-02-10")
+        sub.action_resume("2026-03-01")
+        self.assertEqual(
+            self._movements(customer),
+            [
+                ("2026-01-01", "new_business", 100.0),
+                ("2026-02-10", "churn", -100.0),
+                ("2026-03-01", "reactivation", 100.0),
+            ],
+        )
+        self.assertEqual(sub.state_log_ids.mapped("state"), ["active", "paused", "active"])
+
+    def test_other_currency_at_the_rate_of_the_day(self):
+        """A EUR subscription in a USD company: 90 EUR at 1 USD = 0.8 EUR is 112.50 USD."""
+        customer = self.env["res.partner"].create({"name": "Kunde"})
+        self._q2c_subscription(
+            [(self.plan_platform_eur, 1)],
+            partner=customer,
+            start=date(2026, 1, 1),
+            currency=self.eur,
+        )
+        self.assertEqual(self._movements(customer), [("2026-01-01", "new_business", 112.5)])
+        metrics = self.Subscription.saas_metrics("2026-01-01", "2026-01-31", "EUR")
+        self.assertEqual(metrics["currency"], "EUR")
+        usd = self.Subscription.saas_metrics("2026-01-01", "2026-01-31")
+        self.assertAlmostEqual(metrics["mrr_end"], self.eur.round(usd["mrr_end"] * 0.8), places=2)
+
+    def test_amendment_within_a_customer_with_several_subscriptions(self):
+        customer = self.env["res.partner"].create({"name": "Multi"})
+        first = self._q2c_subscription(
+            [(self.plan_seat, 5)], partner=customer, start=date(2026, 1, 1)
+        )
+        self._q2c_subscription([(self.plan_platform, 1)], partner=customer, start=date(2026, 1, 15))
+        first.apply_change([{"line_id": first.line_ids.id, "quantity": 2}], "2026-01-20")
+        self.assertEqual(
+            self._movements(customer),
+            [
+                ("2026-01-01", "new_business", 50.0),
+                ("2026-01-15", "expansion", 100.0),
+                ("2026-01-20", "contraction", -30.0),
+            ],
+        )
+
+    def test_rebuild_from_scratch(self):
+        """Movements are derived data: deleting them and rebuilding gives the same rows, also
+        for subscriptions without a state history (backfill)."""
+        customer = self.env["res.partner"].create({"name": "Rebuilt"})
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 3)], partner=customer, start=date(2026, 1, 1)
+        )
+        sub.apply_change([{"line_id": sub.line_ids.id, "quantity": 5}], "2026-01-16")
+        sub.action_close("2026-06-30", "Too expensive")
+        before = self._movements(customer)
+        Movement = self.env["q2c.mrr.movement"]
+        Movement.search([]).unlink()
+        sub.state_log_ids.sudo().unlink()
+        Movement._q2c_rebuild()
+        self.assertEqual(self._movements(customer), before)
+        self.assertEqual([m[1] for m in before], ["new_business", "expansion", "churn"])
+
+    def test_reports_reconcile(self):
+        customer = self.env["res.partner"].create({"name": "Reported"})
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 3)], partner=customer, start=date(2026, 1, 20)
+        )
+        sub.apply_change([{"line_id": sub.line_ids.id, "quantity": 5}], "2026-02-16")
+        self.env.flush_all()
+        rows = self.env["q2c.mrr.report"].search([("partner_id", "=", customer.id)])
+        by_month = {row.date: row.mrr for row in rows}
+        self.assertEqual(by_month[date(2026, 1, 1)], 30.0)
+        self.assertEqual(by_month[date(2026, 2, 1)], 50.0)
+        monthly = self.env["q2c.saas.monthly.report"].search([("date", "=", "2026-02-01")])
+        self.assertEqual(len(monthly), 1)
+        self.assertAlmostEqual(monthly.mrr_start + monthly.net_movement, monthly.mrr_end, places=2)
+        cohort = self.env["q2c.mrr.cohort.report"].search(
+            [("partner_id", "=", customer.id), ("months_since", "=", 1)]
+        )
+        self.assertEqual(cohort.customers_retained, 1)
+        self.assertEqual(cohort.mrr, 50.0)
+        dashboard = self.env["q2c.saas.dashboard"].create(
+            {"date_from": "2026-02-01", "date_to": "2026-02-28"}
+        )
+        self.assertEqual(dashboard.expansion, monthly.expansion)
+
+    def test_bad_window(self):
+        with self.assertRaisesRegex(ValidationError, "date_from .* is after date_to"):
+            self.Subscription.saas_metrics("2026-03-01", "2026-02-01")
+        with self.assertRaisesRegex(Exception, "date_from"):
+            self.Subscription.saas_metrics("not-a-date", "2026-02-01")
+        with self.assertRaisesRegex(Exception, "Unknown currency 'XXX'"):
+            self.Subscription.saas_metrics("2026-01-01", "2026-02-01", "XXX")
