@@ -67,7 +67,7 @@ class Q2cMrrMovement(models.Model):
         if partners is not None:
             partners = partners.commercial_partner_id
             if not partners:
-                return self.browse()
+                return 0
             domain.append(("partner_id.commercial_partner_id", "in", partners.ids))
         subscriptions = Subscription.search(domain)
         self.env.flush_all()
@@ -81,9 +81,50 @@ class Q2cMrrMovement(models.Model):
                     partners.ids,
                 )
             )
-        self.invalidate_model()
         vals_list = self._q2c_movements_vals(subscriptions)
-        return self.sudo().create(vals_list)
+        self._q2c_insert(vals_list)
+        self.invalidate_model()
+        return len(vals_list)
+
+    COLUMNS = (
+        "date",
+        "company_id",
+        "partner_id",
+        "subscription_id",
+        "product_id",
+        "user_id",
+        "country_id",
+        "type",
+        "mrr_delta",
+        "mrr_before",
+        "mrr_after",
+        "arr_delta",
+    )
+
+    @api.model
+    def _q2c_insert(self, vals_list, batch_size=5000):
+        """Insert derived movement rows in multi-row INSERTs (no ORM create: they are
+        recomputable data, written in bulk by the rebuild)."""
+        uid = self.env.uid
+        columns = SQL(", ").join(SQL.identifier(c) for c in self.COLUMNS)
+        for start in range(0, len(vals_list), batch_size):
+            rows = SQL(", ").join(
+                SQL(
+                    "(%s, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')",
+                    SQL(", ").join(SQL("%s", vals[c] or None) for c in self.COLUMNS),
+                    uid,
+                    uid,
+                )
+                for vals in vals_list[start : start + batch_size]
+            )
+            self.env.cr.execute(
+                SQL(
+                    "INSERT INTO %s (%s, create_uid, write_uid, create_date, write_date) VALUES %s",
+                    SQL.identifier(self._table),
+                    columns,
+                    rows,
+                )
+            )
 
     @api.model
     def _q2c_movements_vals(self, subscriptions):
@@ -166,48 +207,55 @@ class Q2cMrrMovement(models.Model):
         return day_from, day_to
 
     @api.model
-    def _q2c_mrr_by_customer(self, day, companies):
-        """``{partner_id: mrr}`` of paying customers at the end of ``day``."""
-        groups = self._read_group(
-            [("date", "<=", day), ("company_id", "in", companies.ids)],
-            ["partner_id"],
-            ["mrr_delta:sum"],
-        )
-        currency = companies[:1].currency_id
-        return {
-            partner.id: total
-            for partner, total in groups
-            if currency.compare_amounts(total, 0.0) > 0
-        }
-
-    @api.model
     def _q2c_saas_metrics(self, day_from, day_to, currency=None):
         companies = self.env.companies
         company = self.env.company
         company_currency = company.currency_id
         if len(companies.currency_id) > 1:
             companies = company
-        start = self._q2c_mrr_by_customer(day_from - ONE_DAY, companies)
-        end = self._q2c_mrr_by_customer(day_to, companies)
-        totals = dict(
-            self._read_group(
-                [
-                    ("date", ">=", day_from),
-                    ("date", "<=", day_to),
-                    ("company_id", "in", companies.ids),
-                ],
-                ["type"],
-                ["mrr_delta:sum"],
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+            WITH per_customer AS (
+                SELECT partner_id,
+                       SUM(mrr_delta) FILTER (WHERE date < %(day_from)s) AS mrr_start,
+                       SUM(mrr_delta) AS mrr_end
+                  FROM q2c_mrr_movement
+                 WHERE company_id = ANY(%(companies)s) AND date <= %(day_to)s
+                 GROUP BY partner_id
+            )
+            SELECT COALESCE(SUM(mrr_start) FILTER (WHERE mrr_start > 0), 0),
+                   COUNT(*) FILTER (WHERE mrr_start > 0),
+                   COALESCE(SUM(mrr_end) FILTER (WHERE mrr_end > 0), 0),
+                   COUNT(*) FILTER (WHERE mrr_end > 0)
+              FROM per_customer
+            """,
+                day_from=day_from,
+                day_to=day_to,
+                companies=companies.ids,
             )
         )
-        churned = self.search_count(
-            [
-                ("date", ">=", day_from),
-                ("date", "<=", day_to),
-                ("type", "=", "churn"),
-                ("company_id", "in", companies.ids),
-            ]
+        start_mrr, customers_start, end_mrr, customers_end = self.env.cr.fetchone()
+        start_mrr, end_mrr = float(start_mrr), float(end_mrr)
+        self.env.cr.execute(
+            SQL(
+                """
+            SELECT type, SUM(mrr_delta), COUNT(*)
+              FROM q2c_mrr_movement
+             WHERE company_id = ANY(%(companies)s) AND date >= %(day_from)s
+               AND date <= %(day_to)s
+             GROUP BY type
+            """,
+                day_from=day_from,
+                day_to=day_to,
+                companies=companies.ids,
+            )
         )
+        totals, counts = {}, {}
+        for movement_type, total, count in self.env.cr.fetchall():
+            totals[movement_type], counts[movement_type] = float(total), count
+        churned = counts.get("churn", 0)
         target = currency or company_currency
 
         def money(amount):
@@ -215,13 +263,12 @@ class Q2cMrrMovement(models.Model):
                 amount = company_currency._convert(amount, target, company, day_to, round=False)
             return target.round(amount)
 
-        mrr_start, mrr_end = money(sum(start.values())), money(sum(end.values()))
+        mrr_start, mrr_end = money(start_mrr), money(end_mrr)
         new = money(totals.get("new_business", 0.0))
         expansion = money(totals.get("expansion", 0.0))
         reactivation = money(totals.get("reactivation", 0.0))
         contraction = money(-totals.get("contraction", 0.0))
         churn = money(-totals.get("churn", 0.0))
-        customers_start, customers_end = len(start), len(end)
 
         def pct(numerator, denominator):
             return round(100.0 * numerator / denominator, 4) if denominator else 0.0
