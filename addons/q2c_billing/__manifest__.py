@@ -31,6 +31,7 @@
     "demo": [
         "demo/q2c_billing_demo.xml",
         "demo/q2c_price_plan_demo.xml",
+        "demo/q2c_subscription_demo.xml",
     ],
     "installable": True,
     "application": True,

@@ -373,8 +373,11 @@ class Q2cBillingRun(models.Model):
         for company, company_groups in by_company.items():
             journal = self._q2c_journal(company)
             vals_list = [self._q2c_prepare_move_vals(group, day, journal) for group in company_groups]
+            # No chatter tracking or follower subscription on the run's invoices (volume);
+            # the customer gets the invoice by the queued mail (company setting).
             moves = Move.with_company(company).with_context(
-                mail_create_nolog=True, default_move_type="out_invoice"
+                tracking_disable=True, mail_create_nolog=True, mail_notrack=True,
+                default_move_type="out_invoice",
             ).create(vals_list)
             for group, move in zip(company_groups, moves):
                 for plan in group:
