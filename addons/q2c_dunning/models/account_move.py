@@ -1,0 +1,346 @@
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+import psycopg2
+
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+from .q2c_dunning_case import ACTIVE_STATES
+
+_logger = logging.getLogger(__name__)
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    q2c_dunning_case_ids = fields.One2many(
+        "q2c.dunning.case", "invoice_id", string="Dunning Cases", readonly=True
+    )
+    q2c_dunning_case_id = fields.Many2one(
+        "q2c.dunning.case",
+        string="Dunning Case",
+        compute="_compute_q2c_dunning",
+        store=True,
+        index="btree_not_null",
+        help="The open (or paused) dunning case of this invoice.",
+    )
+    q2c_collectibility = fields.Selection(
+        [("collectible", "Collectible"), ("doubtful", "Doubtful")],
+        string="Collectibility",
+        compute="_compute_q2c_dunning",
+        store=True,
+        help="Doubtful while a dunning case of the invoice is open past its suspension step; "
+        "collectible otherwise. Revenue recognition (q2c_revrec) reads it.",
+    )
+    q2c_dunning_excluded = fields.Boolean(
+        string="No Dunning",
+        copy=False,
+        tracking=True,
+        help="Never open a dunning case for this invoice (set when a case is cancelled).",
+    )
+    q2c_dunning_pre_due_date = fields.Date(
+        string="Pre-Due Reminder Sent",
+        readonly=True,
+        copy=False,
+        help="Technical: the date the courtesy reminder before the due date was queued.",
+    )
+    q2c_dunning_pay_url = fields.Char(
+        string="Pay Now Link",
+        compute="_compute_q2c_dunning_urls",
+        help="The invoice's portal page (with its access token), where the customer pays.",
+    )
+    q2c_dunning_payment_method_url = fields.Char(
+        string="Payment Method Link",
+        compute="_compute_q2c_dunning_urls",
+        help="The subscription's portal page, where the customer replaces the payment method.",
+    )
+
+    # ------------------------------------------------------------------
+    # Computes
+    # ------------------------------------------------------------------
+
+    @api.depends("q2c_dunning_case_ids.state", "q2c_dunning_case_ids.suspended")
+    def _compute_q2c_dunning(self):
+        for move in self:
+            active = move.q2c_dunning_case_ids.filtered(lambda case: case.state in ACTIVE_STATES)
+            active = active[:1]
+            move.q2c_dunning_case_id = active
+            move.q2c_collectibility = "doubtful" if active.suspended else "collectible"
+
+    def _compute_q2c_dunning_urls(self):
+        # Read the subscriptions' tokens for the batch at once (mails render many invoices).
+        self.invoice_line_ids.q2c_subscription_id.mapped("access_token")
+        for move in self:
+            if not move.id:
+                move.q2c_dunning_pay_url = move.q2c_dunning_payment_method_url = False
+                continue
+            base = move.get_base_url()
+            move.q2c_dunning_pay_url = base + move.get_portal_url()
+            sub = move.invoice_line_ids.q2c_subscription_id[:1]
+            move.q2c_dunning_payment_method_url = base + (
+                sub.get_portal_url() if sub else "/my/payment_method"
+            )
+
+    def _q2c_dunning_ensure_portal_tokens(self):
+        """Give these invoices and their subscriptions a portal access token in two statements
+        (the mails link to their portal pages): ``get_portal_url`` would write them one by one,
+        and each write of a posted invoice checks its balance."""
+        if not self:
+            return
+        subscriptions = self.invoice_line_ids.q2c_subscription_id
+        for records in (self, subscriptions):
+            if not records:
+                continue
+            records.flush_recordset(["access_token"])
+            self.env.execute_query(
+                SQL(
+                    "UPDATE %s SET access_token = gen_random_uuid()::text "
+                    "WHERE id = ANY(%s) AND access_token IS NULL",
+                    SQL.identifier(records._table),
+                    records.ids,
+                )
+            )
+            records.invalidate_recordset(["access_token"])
+
+    # ------------------------------------------------------------------
+    # Hooks: payment, posting
+    # ------------------------------------------------------------------
+
+    def _invoice_paid_hook(self):
+        """The invoice is paid (reconciled by a retry, an online payment or a payment
+        registered by hand): its dunning case ends recovered at once."""
+        res = super()._invoice_paid_hook()
+        cases = self.filtered("q2c_dunning_case_id").q2c_dunning_case_id
+        if cases:
+            # sudo: the payment may be registered by a user without dunning rights; the case
+            # follows its invoice.
+            cases.sudo()._q2c_set_recovered()
+        return res
+
+    def _q2c_payment_failed(self, tx):
+        """Automatic payment (q2c_billing) refused: open the dunning case (or record a hard
+        decline on the open one). The outcome of a dunning retry is recorded by the run."""
+        parent = getattr(super(), "_q2c_payment_failed", None)
+        res = parent(tx) if parent else None
+        if not self.env.context.get("q2c_dunning_retry"):
+            self._q2c_dunning_on_failure(tx)
+        return res
+
+    def button_draft(self):
+        cases = self.q2c_dunning_case_id
+        res = super().button_draft()
+        cases.sudo()._q2c_set_cancelled(  # sudo: the case follows its invoice
+            fields.Date.context_today(self), _("The invoice was reset to draft.")
+        )
+        return res
+
+    def button_cancel(self):
+        cases = self.q2c_dunning_case_id
+        res = super().button_cancel()
+        cases.sudo()._q2c_set_cancelled(  # sudo: the case follows its invoice
+            fields.Date.context_today(self), _("The invoice was cancelled.")
+        )
+        return res
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_q2c_view_dunning_cases(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "q2c_dunning.q2c_dunning_case_action"
+        )
+        action["domain"] = [("invoice_id", "=", self.id)]
+        action["context"] = {"create": False}
+        if len(self.q2c_dunning_case_ids) == 1:
+            action["views"] = [(False, "form")]
+            action["res_id"] = self.q2c_dunning_case_ids.id
+        return action
+
+    # ------------------------------------------------------------------
+    # Dunning: opening cases
+    # ------------------------------------------------------------------
+
+    def _q2c_is_dunnable(self):
+        self.ensure_one()
+        return (
+            self.move_type == "out_invoice"
+            and self.state == "posted"
+            and self.payment_state in ("not_paid", "partial")
+            and not self.q2c_dunning_excluded
+            and bool(self.invoice_line_ids.q2c_subscription_id)
+        )
+
+    def _q2c_dunning_on_failure(self, tx):
+        """Open the case of a failed automatic payment (start: today), or update the open
+        one; a hard decline makes the new payment method notice due at once."""
+        Case = self.env["q2c.dunning.case"].sudo()  # sudo: dunning follows the payment outcome
+        day = fields.Date.context_today(self)
+        hard = "q2c_is_hard_decline" in tx._fields and tx.q2c_is_hard_decline
+        to_open = self.browse()
+        for invoice in self.sudo():
+            if not invoice._q2c_is_dunnable():
+                continue
+            case = invoice.q2c_dunning_case_id
+            if not case:
+                to_open |= invoice
+                continue
+            vals = {}
+            if hard and (not case.hard_decline or case.declined_token_id != tx.token_id):
+                vals.update(Case._q2c_hard_decline_vals(tx, day))
+            if vals:
+                case.write(vals)
+            self.env["q2c.dunning.case.log"].sudo().create(
+                case._prepare_log_vals(
+                    "payment_failed",
+                    date=day,
+                    result="failed",
+                    transaction_id=tx.id,
+                    note=_(
+                        "Automatic payment %(ref)s refused: %(reason)s",
+                        ref=tx.reference,
+                        reason=tx.state_message or tx.state,
+                    ),
+                )
+            )
+            case._q2c_reschedule()
+        if to_open:
+            policies = self.env["q2c.dunning.policy"].sudo()._q2c_policies_for(to_open)
+            vals_list = [
+                Case._q2c_prepare_case_vals(
+                    invoice, policies[invoice.id], "payment_failed", day, tx
+                )
+                for invoice in to_open
+                if policies[invoice.id]
+            ]
+            Case._q2c_create_cases(vals_list)
+        if hard:
+            cron = self.env.ref("q2c_dunning.q2c_dunning_run_cron", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
+
+    @api.model
+    def _q2c_dunning_candidate_domain(self, day, companies):
+        domain = [
+            ("move_type", "=", "out_invoice"),
+            ("state", "=", "posted"),
+            ("payment_state", "in", ("not_paid", "partial")),
+            ("company_id", "in", companies.ids),
+            ("q2c_dunning_case_id", "=", False),
+            ("q2c_dunning_excluded", "=", False),
+            ("invoice_line_ids.q2c_subscription_id", "!=", False),
+        ]
+        if "q2c_payment_state" in self._fields:
+            # Failed automatic payment, or past due and not being charged (a pending or
+            # unknown charge is resolved first by the automatic payment).
+            domain += [
+                "|",
+                ("q2c_payment_state", "=", "failed"),
+                "&",
+                ("invoice_date_due", "<", day),
+                ("q2c_payment_state", "in", (False, "failed")),
+            ]
+        else:
+            domain.append(("invoice_date_due", "<", day))
+        return domain
+
+    @api.model
+    def _q2c_dunning_open_cases(self, day, companies, limit=None):
+        """Open the cases of the failed or past-due subscription invoices of ``companies``.
+        Returns ``(cases, invoices examined, invoices left for the next call)``."""
+        Case = self.env["q2c.dunning.case"]
+        domain = self._q2c_dunning_candidate_domain(day, companies)
+        invoices = self.search(domain, order="invoice_date_due, id", limit=limit)
+        more = 0
+        if limit and len(invoices) == limit:
+            more = self.search_count(domain) - limit
+        if not invoices:
+            return Case, 0, more
+        policies = self.env["q2c.dunning.policy"]._q2c_policies_for(invoices)
+        vals_list = []
+        for invoice in invoices:
+            policy = policies[invoice.id]
+            if not policy:
+                continue
+            tx = None
+            if "q2c_payment_state" in invoice._fields and invoice.q2c_payment_state == "failed":
+                tx = invoice.q2c_payment_transaction_id
+                start = tx.last_state_change.date() if tx and tx.last_state_change else day
+                start = min(start, day)
+                origin = "payment_failed"
+            else:
+                start, origin = invoice.invoice_date_due, "past_due"
+            vals_list.append(Case._q2c_prepare_case_vals(invoice, policy, origin, start, tx))
+        return Case._q2c_create_cases(vals_list), len(invoices), more
+
+    # ------------------------------------------------------------------
+    # Dunning: courtesy reminder before the due date
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_dunning_pre_due(self, day, companies, limit=None):
+        """Queue the courtesy reminder of the invoices falling due within their policy's
+        ``pre_due_days`` (once per invoice: claimed by setting ``q2c_dunning_pre_due_date``
+        in one conditional UPDATE). Returns the number of mails queued."""
+        Policy = self.env["q2c.dunning.policy"]
+        horizon = max(Policy.search([("pre_due_days", ">", 0)]).mapped("pre_due_days"), default=0)
+        if not horizon:
+            return 0
+        domain = [
+            ("move_type", "=", "out_invoice"),
+            ("state", "=", "posted"),
+            ("payment_state", "in", ("not_paid", "partial")),
+            ("company_id", "in", companies.ids),
+            ("q2c_dunning_case_id", "=", False),
+            ("q2c_dunning_excluded", "=", False),
+            ("q2c_dunning_pre_due_date", "=", False),
+            ("invoice_date_due", ">=", day),
+            ("invoice_date_due", "<=", day + timedelta(days=horizon)),
+            ("invoice_line_ids.q2c_subscription_id", "!=", False),
+        ]
+        if "q2c_payment_state" in self._fields:
+            domain.append(("q2c_payment_state", "=", False))
+        invoices = self.search(domain, order="invoice_date_due, id", limit=limit)
+        if not invoices:
+            return 0
+        policies = Policy._q2c_policies_for(invoices)
+        todo = invoices.filtered(
+            lambda inv: (
+                policies[inv.id].pre_due_days
+                and policies[inv.id].pre_due_template_id
+                and inv.invoice_date_due - timedelta(days=policies[inv.id].pre_due_days) <= day
+            )
+        )
+        if not todo:
+            return 0
+        self.flush_model(["q2c_dunning_pre_due_date"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                UPDATE account_move SET q2c_dunning_pre_due_date = %(day)s
+                 WHERE id = ANY(%(ids)s) AND q2c_dunning_pre_due_date IS NULL
+             RETURNING id
+                """,
+                day=day,
+                ids=todo.ids,
+            )
+        )
+        self.invalidate_model(["q2c_dunning_pre_due_date"])
+        claimed = self.browse([row[0] for row in rows])
+        claimed._q2c_dunning_ensure_portal_tokens()
+        by_template = defaultdict(list)
+        for invoice in claimed:
+            by_template[policies[invoice.id].pre_due_template_id].append(invoice.id)
+        count = 0
+        for template, ids in by_template.items():
+            try:
+                with self.env.cr.savepoint():
+                    count += len(template.sudo().send_mail_batch(ids, force_send=False))
+            except psycopg2.Error:
+                raise
+            except Exception:
+                _logger.warning("q2c dunning: pre-due mail %s failed", template.name, exc_info=True)
+        return count

@@ -1,0 +1,1082 @@
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+import psycopg2
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, mute_logger
+
+_logger = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("open", "paused")
+PAID_STATES = ("paid", "in_payment")
+STAGES = [
+    ("new", "New"),
+    ("retrying", "Retrying"),
+    ("reminded", "Reminded"),
+    ("suspended", "Suspended"),
+    ("cancelled", "Subscription Cancelled"),
+    ("closed", "Closed"),
+]
+STAGE_RANK = {stage: rank for rank, (stage, __) in enumerate(STAGES)}
+ACTION_STAGE = {
+    "retry_payment": "retrying",
+    "send_reminder": "reminded",
+    "suspend": "suspended",
+    "cancel": "cancelled",
+}
+# Payment transaction operations made by the customer (portal, payment link).
+CUSTOMER_OPERATIONS = ("online_redirect", "online_direct", "online_token")
+
+
+class Q2cDunningCase(models.Model):
+    """The collection of one unpaid subscription invoice.
+
+    A case opens when the automatic payment of a posted subscription invoice fails (start: the
+    failure date) or when the invoice falls due unpaid (start: the due date). Its policy's steps
+    run ``delay_days`` after ``schedule_date`` (the start, moved later by the days the case was
+    paused). It ends *recovered* the moment the invoice is paid (by a retry, by the customer in
+    the portal, by a payment registered by hand), or *cancelled* (invoice reversed or reset, or
+    by a user). One case at most is open or paused per invoice (partial unique index).
+    """
+
+    _name = "q2c.dunning.case"
+    _description = "Dunning Case"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "start_date desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, readonly=True, index="trigram")
+    invoice_id = fields.Many2one(
+        "account.move",
+        string="Invoice",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+        check_company=True,
+    )
+    partner_id = fields.Many2one(
+        "res.partner", string="Customer", required=True, readonly=True, index=True
+    )
+    subscription_id = fields.Many2one(
+        "q2c.subscription",
+        string="Subscription",
+        readonly=True,
+        index="btree_not_null",
+        help="The first subscription the invoice bills.",
+    )
+    subscription_ids = fields.Many2many(
+        "q2c.subscription",
+        "q2c_dunning_case_subscription_rel",
+        "case_id",
+        "subscription_id",
+        string="Subscriptions",
+        readonly=True,
+        help="Every subscription the invoice bills: suspension and cancellation apply to all.",
+    )
+    policy_id = fields.Many2one(
+        "q2c.dunning.policy",
+        string="Policy",
+        required=True,
+        ondelete="restrict",
+        tracking=True,
+        check_company=True,
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    company_currency_id = fields.Many2one(
+        related="company_id.currency_id", string="Company Currency"
+    )
+    amount_due = fields.Monetary(related="invoice_id.amount_residual", string="Amount Due")
+    failed_amount = fields.Monetary(
+        readonly=True, help="The amount due when the case opened (invoice currency)."
+    )
+    failed_amount_company = fields.Monetary(
+        string="Failed Amount (company currency)",
+        currency_field="company_currency_id",
+        readonly=True,
+    )
+    state = fields.Selection(
+        [
+            ("open", "Open"),
+            ("paused", "Paused"),
+            ("recovered", "Recovered"),
+            ("cancelled", "Cancelled"),
+        ],
+        default="open",
+        required=True,
+        readonly=True,
+        index=True,
+        tracking=True,
+    )
+    stage = fields.Selection(
+        STAGES,
+        default="new",
+        required=True,
+        readonly=True,
+        group_expand=True,
+        help="How far the schedule went: retrying, reminded, suspended, cancelled; closed once "
+        "recovered or cancelled.",
+    )
+    origin = fields.Selection(
+        [("payment_failed", "Automatic Payment Failed"), ("past_due", "Past Due")],
+        required=True,
+        readonly=True,
+    )
+    start_date = fields.Date(
+        required=True, readonly=True, help="The failed payment date, or the invoice due date."
+    )
+    schedule_date = fields.Date(
+        required=True,
+        readonly=True,
+        help="The steps' delays count from this date: the start date, later by the days the "
+        "case was paused.",
+    )
+    paused_date = fields.Date(readonly=True)
+    current_step_id = fields.Many2one(
+        "q2c.dunning.step", string="Last Step", readonly=True, ondelete="set null"
+    )
+    next_step_id = fields.Many2one(
+        "q2c.dunning.step", string="Next Step", readonly=True, ondelete="set null"
+    )
+    next_action_date = fields.Date(readonly=True, index=True)
+    last_action_date = fields.Date(readonly=True)
+    hard_decline = fields.Boolean(
+        readonly=True,
+        tracking=True,
+        help="The payment method was refused for good (lost, stolen, closed, invalid): no more "
+        "retries with it; the customer is asked for a new one.",
+    )
+    decline_code = fields.Char(readonly=True)
+    hard_decline_date = fields.Date(readonly=True)
+    declined_token_id = fields.Many2one("payment.token", readonly=True, ondelete="set null")
+    attempt_base = fields.Integer(
+        readonly=True,
+        help="Technical: automatic payment attempts of the invoice before the case opened.",
+    )
+    suspended = fields.Boolean(
+        string="Past Suspension",
+        readonly=True,
+        help="The suspension step ran: the invoice counts as doubtful while the case is open.",
+    )
+    recovered_date = fields.Date(readonly=True)
+    recovered_amount = fields.Monetary(readonly=True)
+    recovered_amount_company = fields.Monetary(currency_field="company_currency_id", readonly=True)
+    recovery_channel = fields.Selection(
+        [("retry", "Payment Retry"), ("portal", "Customer Portal"), ("manual", "Manual")],
+        readonly=True,
+    )
+    recovery_step_id = fields.Many2one(
+        "q2c.dunning.step",
+        string="Recovered After",
+        readonly=True,
+        ondelete="set null",
+        help="The last step executed before the invoice was paid.",
+    )
+    log_ids = fields.One2many("q2c.dunning.case.log", "case_id", string="Timeline")
+    days_open = fields.Integer(compute="_compute_days_open")
+    suspend_date = fields.Date(
+        compute="_compute_milestones", help="When the subscription is suspended if unpaid."
+    )
+    cancel_date = fields.Date(
+        compute="_compute_milestones", help="When the subscription is cancelled if unpaid."
+    )
+    invoice_date_due = fields.Date(related="invoice_id.invoice_date_due")
+
+    # ------------------------------------------------------------------
+    # Computes
+    # ------------------------------------------------------------------
+
+    @api.depends("start_date", "state", "recovered_date")
+    def _compute_days_open(self):
+        today = fields.Date.context_today(self)
+        for case in self:
+            end = case.recovered_date or today
+            case.days_open = max((end - case.start_date).days, 0) if case.start_date else 0
+
+    @api.depends("schedule_date", "policy_id.step_ids.delay_days", "policy_id.step_ids.action")
+    def _compute_milestones(self):
+        for case in self:
+            dates = {}
+            for step in case.policy_id._q2c_sorted_steps() if case.policy_id else []:
+                if step.action in ("suspend", "cancel") and step.action not in dates:
+                    dates[step.action] = case.schedule_date + timedelta(days=step.delay_days)
+            case.suspend_date = dates.get("suspend", False)
+            case.cancel_date = dates.get("cancel", False)
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+
+    def init(self):
+        res = super().init()
+        self.env.cr.execute(
+            SQL(
+                """
+                CREATE UNIQUE INDEX IF NOT EXISTS q2c_dunning_case_invoice_active_uniq
+                    ON q2c_dunning_case (invoice_id)
+                 WHERE state IN ('open', 'paused')
+                """
+            )
+        )
+        return res
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if not vals.get("schedule_date"):
+                vals["schedule_date"] = vals.get("start_date")
+            if not vals.get("name") and vals.get("invoice_id"):
+                vals["name"] = self.env["account.move"].browse(vals["invoice_id"]).name
+        cases = super().create(vals_list)
+        self.env["q2c.dunning.case.log"].create(
+            [case._prepare_log_vals("open", note=case._q2c_origin_note()) for case in cases]
+        )
+        cases._q2c_reschedule()
+        return cases
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_active(self):
+        if self.filtered(lambda case: case.state in ACTIVE_STATES):
+            raise UserError(_("An open dunning case cannot be deleted; cancel it first."))
+
+    # ------------------------------------------------------------------
+    # Actions (buttons)
+    # ------------------------------------------------------------------
+
+    def action_skip_step(self):
+        """Skip the next step of each open case (logged as skipped by the user)."""
+        self._q2c_check_state(("open",), _("skip a step of"))
+        day = fields.Date.context_today(self)
+        items = []
+        for case in self:
+            step = case.next_step_id
+            if not step:
+                raise UserError(_("%(case)s has no step left to skip.", case=case.name))
+            items.append(case._q2c_item(step, "step", day))
+        claimed = self.env["q2c.dunning.case.log"]._q2c_claim(items, day)
+        for item in items:
+            item["log_id"] = claimed.get((item["case"].id, item["key"]))
+            item.update(result="skipped", note=_("Skipped by %(user)s.", user=self.env.user.name))
+        self.env["q2c.dunning.case.log"]._q2c_set_results(items)
+        self._q2c_reschedule()
+        return True
+
+    def action_escalate(self):
+        """Run the next step of each open case now."""
+        self._q2c_check_state(("open",), _("escalate"))
+        day = fields.Date.context_today(self)
+        for case in self:
+            if not case.next_step_id:
+                raise UserError(_("%(case)s has no step left to run.", case=case.name))
+        items = [case._q2c_item(case.next_step_id, "step", day) for case in self]
+        self._q2c_execute(items, day)
+        return True
+
+    def action_pause(self):
+        """Stop the schedule until the case is resumed; the steps move later by the pause."""
+        self._q2c_check_state(("open",), _("pause"))
+        day = fields.Date.context_today(self)
+        self.write({"state": "paused", "paused_date": day, "next_action_date": False})
+        self.env["q2c.dunning.case.log"].create(
+            [case._prepare_log_vals("pause", date=day) for case in self]
+        )
+        return True
+
+    def action_resume(self):
+        """Restart the schedule; every step not run yet moves later by the days paused."""
+        self._q2c_check_state(("paused",), _("resume"))
+        day = fields.Date.context_today(self)
+        for case in self:
+            shift = max((day - (case.paused_date or day)).days, 0)
+            case.write(
+                {
+                    "state": "open",
+                    "paused_date": False,
+                    "schedule_date": case.schedule_date + timedelta(days=shift),
+                }
+            )
+        self.env["q2c.dunning.case.log"].create(
+            [case._prepare_log_vals("resume", date=day) for case in self]
+        )
+        self._q2c_reschedule()
+        return True
+
+    def action_mark_recovered(self):
+        """The amount due was collected outside Odoo's payments: close as recovered (manual)
+        and resume the subscriptions dunning suspended."""
+        self._q2c_check_state(ACTIVE_STATES, _("mark as recovered"))
+        self._q2c_set_recovered("manual", fields.Date.context_today(self), by_user=True)
+        return True
+
+    def action_cancel(self):
+        """Stop dunning this invoice for good (e.g. written off); it is not dunned again."""
+        self._q2c_check_state(ACTIVE_STATES, _("cancel"))
+        self.invoice_id.sudo().q2c_dunning_excluded = True  # sudo: flag on the invoice
+        self._q2c_set_cancelled(
+            fields.Date.context_today(self), _("Cancelled by %(user)s.", user=self.env.user.name)
+        )
+        return True
+
+    def action_print_letter(self):
+        return self.env.ref("q2c_dunning.q2c_dunning_letter_report").report_action(self)
+
+    def action_view_invoice(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "account.move",
+            "res_id": self.invoice_id.id,
+            "views": [(False, "form")],
+        }
+
+    # ------------------------------------------------------------------
+    # Opening
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_prepare_case_vals(self, invoice, policy, origin, start, tx=None):
+        company_amount = abs(invoice.amount_residual_signed)
+        sub_lines = invoice.invoice_line_ids.filtered("q2c_subscription_id")
+        subscriptions = sub_lines.q2c_subscription_id
+        vals = {
+            "name": invoice.name,
+            "invoice_id": invoice.id,
+            "partner_id": invoice.commercial_partner_id.id,
+            "subscription_id": subscriptions[:1].id,
+            "subscription_ids": [fields.Command.set(subscriptions.ids)],
+            "policy_id": policy.id,
+            "company_id": invoice.company_id.id,
+            "currency_id": invoice.currency_id.id,
+            "failed_amount": invoice.amount_residual,
+            "failed_amount_company": company_amount,
+            "origin": origin,
+            "start_date": start,
+            "schedule_date": start,
+            "attempt_base": self._q2c_attempt_count(invoice),
+        }
+        if tx and tx._fields.get("q2c_is_hard_decline") and tx.q2c_is_hard_decline:
+            vals.update(self._q2c_hard_decline_vals(tx, start))
+        return vals
+
+    @api.model
+    def _q2c_hard_decline_vals(self, tx, day):
+        return {
+            "hard_decline": True,
+            "decline_code": tx.q2c_decline_code,
+            "declined_token_id": tx.token_id.id,
+            "hard_decline_date": day,
+        }
+
+    @api.model
+    def _q2c_attempt_count(self, invoice):
+        if "q2c_payment_attempt_count" in invoice._fields:
+            return invoice.q2c_payment_attempt_count
+        return 0
+
+    @api.model
+    def _q2c_create_cases(self, vals_list):
+        """Create cases, skipping invoices another transaction opened a case for meanwhile
+        (the partial unique index refuses a second open case)."""
+        Case = self.with_context(tracking_disable=True, mail_create_nolog=True)
+        try:
+            # The conflict is expected under concurrency: not an error worth logging.
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                return Case.create(vals_list)
+        except psycopg2.errors.UniqueViolation:
+            _logger.info("q2c dunning: cases opened concurrently, creating one by one")
+        cases = self.browse()
+        for vals in vals_list:
+            try:
+                with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                    cases |= Case.create([vals])
+            except psycopg2.errors.UniqueViolation:
+                continue
+        return cases
+
+    def _q2c_origin_note(self):
+        self.ensure_one()
+        if self.origin == "payment_failed":
+            note = _("Automatic payment failed on %(date)s.", date=self.start_date)
+            if self.hard_decline:
+                note = _(
+                    "%(note)s Hard decline (%(code)s): a new payment method is needed.",
+                    note=note,
+                    code=self.decline_code or "-",
+                )
+            return note
+        return _("Invoice due on %(date)s and unpaid.", date=self.start_date)
+
+    # ------------------------------------------------------------------
+    # Schedule
+    # ------------------------------------------------------------------
+
+    def _q2c_done_keys(self):
+        """``{case id: {claim keys}}`` in one query."""
+        if not self.ids:
+            return {}
+        self.env["q2c.dunning.case.log"].flush_model(["case_id", "claim_key"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT case_id, claim_key FROM q2c_dunning_case_log
+                 WHERE case_id = ANY(%s) AND claim_key IS NOT NULL
+                """,
+                self.ids,
+            )
+        )
+        keys = defaultdict(set)
+        for case_id, key in rows:
+            keys[case_id].add(key)
+        return keys
+
+    def _q2c_payment_token(self):
+        """The saved payment method the automatic payment would charge now."""
+        self.ensure_one()
+        invoice = self.invoice_id.sudo()
+        if hasattr(invoice, "_q2c_get_autopay_token"):
+            return invoice._q2c_get_autopay_token()
+        return self.subscription_ids.filtered("payment_token_id")[:1].payment_token_id
+
+    def _q2c_special_items(self, keys, day):
+        """Items that are not policy steps: the notice asking for a new payment method after a
+        hard decline, a retry with a new payment method, the dunning fee."""
+        self.ensure_one()
+        items = []
+        if self.hard_decline:
+            notice = self._q2c_item(None, "payment_method", day)
+            if notice["key"] not in keys:
+                items.append(notice)
+            token = self._q2c_payment_token()
+            if token and token != self.declined_token_id:
+                retry = self._q2c_item(None, "new_token", day, token=token)
+                if retry["key"] not in keys:
+                    items.append(retry)
+        policy = self.policy_id
+        if policy.fee_product_id and "fee" not in keys:
+            if self.schedule_date + timedelta(days=policy.fee_delay_days) <= day:
+                items.append(self._q2c_item(None, "fee", day))
+        return items
+
+    def _q2c_next_action(self, keys, today):
+        """``(next step, next action date)`` of an open case given its done claim keys."""
+        self.ensure_one()
+        if self.state != "open":
+            return self.env["q2c.dunning.step"], False
+        next_step = self.env["q2c.dunning.step"]
+        dates = []
+        for step in self.policy_id._q2c_sorted_steps():
+            if f"step:{step.id}" not in keys:
+                next_step = step
+                dates.append(self.schedule_date + timedelta(days=step.delay_days))
+                break
+        if self.hard_decline:
+            if f"payment_method:{self.declined_token_id.id or 0}" not in keys:
+                dates.append(self.hard_decline_date or today)
+            token = self._q2c_payment_token()
+            if token and token != self.declined_token_id and f"new_token:{token.id}" not in keys:
+                dates.append(today)
+        policy = self.policy_id
+        if policy.fee_product_id and "fee" not in keys:
+            dates.append(self.schedule_date + timedelta(days=policy.fee_delay_days))
+        return next_step, min(dates) if dates else False
+
+    def _q2c_reschedule(self, keys=None):
+        """Set the next step and the next action date of these cases (batch)."""
+        if not self:
+            return
+        if keys is None:
+            keys = self._q2c_done_keys()
+        today = fields.Date.context_today(self)
+        updates = {}
+        for case in self:
+            step, day = case._q2c_next_action(keys.get(case.id, set()), today)
+            if case.next_step_id != step or case.next_action_date != day:
+                updates[case] = {"next_step_id": step.id, "next_action_date": day}
+        self._q2c_write_grouped(updates)
+
+    def _q2c_item(self, step, kind, day, token=None):
+        """A unit of work for the run: a policy step or a special item, with its claim key."""
+        self.ensure_one()
+        Step = self.env["q2c.dunning.step"]
+        if kind in ("step", "superseded", "hard_decline"):
+            key, action = f"step:{step.id}", step.action
+        elif kind == "payment_method":
+            key, action = f"payment_method:{self.declined_token_id.id or 0}", "send_reminder"
+        elif kind == "new_token":
+            key, action = f"new_token:{token.id}", "retry_payment"
+        elif kind == "fee":
+            key, action = "fee", "fee"
+        else:
+            raise ValueError(kind)
+        return {
+            "case": self,
+            "step": step or Step,
+            "kind": kind,
+            "key": key,
+            "action": action,
+            "day": day,
+        }
+
+    def _q2c_due_items(self, day, keys):
+        """The work due on ``day`` for these open cases. Of several due retries (or several
+        due reminders) of a case, only the last runs: a run that missed days does not charge
+        or mail several times at once; the others are logged as superseded."""
+        items = []
+        for case in self:
+            done = keys.get(case.id, set())
+            items += case._q2c_special_items(done, day)
+            due = [
+                step
+                for step in case.policy_id._q2c_sorted_steps()
+                if f"step:{step.id}" not in done
+                and case.schedule_date + timedelta(days=step.delay_days) <= day
+            ]
+            last = {}
+            for step in due:
+                last[step.action] = step
+            for step in due:
+                kind = "step"
+                if step.action in ("retry_payment", "send_reminder") and last[step.action] != step:
+                    kind = "superseded"
+                elif step.action == "retry_payment" and case.hard_decline:
+                    kind = "hard_decline"
+                items.append(case._q2c_item(step, kind, day))
+        return items
+
+    # ------------------------------------------------------------------
+    # Execution (shared by the run and the manual escalation)
+    # ------------------------------------------------------------------
+
+    def _q2c_execute(self, items, day):
+        """Claim ``items``, then perform those this transaction got. Returns the counters
+        ``{"retried", "reminded", "suspended", "cancelled", "recovered", "fees"}``."""
+        stats = dict.fromkeys(
+            ("retried", "reminded", "suspended", "cancelled", "recovered", "fees", "errors"), 0
+        )
+        Log = self.env["q2c.dunning.case.log"]
+        claimed = Log._q2c_claim(items, day)
+        items = [item for item in items if (item["case"].id, item["key"]) in claimed]
+        for item in items:
+            item["log_id"] = claimed[(item["case"].id, item["key"])]
+        if not items:
+            return stats
+        cases = self.browse({item["case"].id for item in items})
+        open_before = cases.filtered(lambda case: case.state == "open")
+
+        for item in items:
+            if item["kind"] == "superseded":
+                item.update(
+                    result="skipped", note=_("Superseded by a later step due the same day.")
+                )
+            elif item["kind"] == "hard_decline":
+                item.update(
+                    result="skipped",
+                    note=_("Not retried: hard decline, a new payment method is needed."),
+                )
+        todo = [item for item in items if "result" not in item]
+        by_action = defaultdict(list)
+        for item in todo:
+            by_action[item["action"]].append(item)
+
+        # 1. Retries first: a paid invoice gets no reminder.
+        extra = []
+        for item in by_action["retry_payment"]:
+            self._q2c_perform_retry(item, day)
+            if item["result"] in ("done", "failed", "pending"):
+                stats["retried"] += 1
+            if item.get("new_notice"):
+                extra.append(item["new_notice"])
+        if extra:
+            claimed = Log._q2c_claim(extra, day)
+            for notice in extra:
+                notice["log_id"] = claimed.get((notice["case"].id, notice["key"]))
+            extra = [notice for notice in extra if notice["log_id"]]
+            items += extra
+            by_action["send_reminder"] += extra
+
+        # 2. The rest, for the cases still open.
+        for action in ("send_reminder", "suspend", "cancel", "fee"):
+            live = []
+            for item in by_action[action]:
+                if item["case"].state != "open":
+                    item.update(result="skipped", note=_("The case is closed."))
+                else:
+                    live.append(item)
+            by_action[action] = live
+        stats["reminded"] += self._q2c_perform_reminders(by_action["send_reminder"], day)
+        stats["suspended"] += self._q2c_perform_suspensions(by_action["suspend"], day)
+        stats["cancelled"] += self._q2c_perform_cancellations(by_action["cancel"], day)
+        stats["fees"] += self._q2c_perform_fees(by_action["fee"], day)
+        stats["errors"] += sum(1 for item in items if item.get("result") == "error")
+        Log._q2c_set_results(items)
+        stats["recovered"] += len(open_before.filtered(lambda case: case.state == "recovered"))
+        self._q2c_after_steps(cases, items, day)
+        return stats
+
+    def _q2c_after_steps(self, cases, items, day):
+        """Stage, last step and next action of the cases after their steps ran."""
+        by_case = defaultdict(list)
+        for item in items:
+            by_case[item["case"].id].append(item)
+        keys = cases._q2c_done_keys()
+        updates = {}
+        for case in cases:
+            if case.state != "open":
+                continue
+            stage = case.stage
+            vals = {"last_action_date": day}
+            ran = [
+                item
+                for item in by_case[case.id]
+                if item.get("result") in ("done", "failed", "pending")
+                and item["action"] in ACTION_STAGE
+            ]
+            for item in ran:
+                new_stage = ACTION_STAGE[item["action"]]
+                if STAGE_RANK[new_stage] > STAGE_RANK[stage]:
+                    stage = new_stage
+            steps = [item["step"] for item in by_case[case.id] if item["step"]]
+            if steps:
+                vals["current_step_id"] = max(
+                    steps, key=lambda step: (step.delay_days, step.sequence, step.id)
+                ).id
+            if stage != case.stage:
+                vals["stage"] = stage
+            updates[case] = vals
+        self._q2c_write_grouped(updates)
+        cases._q2c_reschedule(keys)
+
+    def _q2c_perform_retry(self, item, day):
+        """Charge the saved payment method again (automatic payment of q2c_billing)."""
+        case = item["case"]
+        invoice = case.invoice_id.sudo()
+        if not hasattr(invoice, "_q2c_autopay"):
+            item.update(result="skipped", note=_("Automatic payment is not available."))
+            return
+        if not case._q2c_payment_token():
+            item.update(result="skipped", note=_("No usable saved payment method."))
+            return
+        try:
+            with self.env.cr.savepoint():
+                tx = invoice.with_context(
+                    q2c_dunning_retry=True, q2c_dunning_channel="retry"
+                )._q2c_autopay()
+        except psycopg2.Error:
+            raise
+        except Exception as error:
+            _logger.warning("q2c dunning: retry of %s failed", invoice.name, exc_info=True)
+            item.update(result="error", note=str(error)[:500])
+            return
+        tx = tx[-1:] if tx else tx
+        if not tx:
+            item.update(result="skipped", note=_("Not charged: see the invoice's chatter."))
+            return
+        item["tx"] = tx
+        if tx.state == "done":
+            item.update(result="done", note=_("Charged %(ref)s.", ref=tx.reference))
+        elif tx.state in ("error", "cancel"):
+            code = tx.q2c_decline_code if "q2c_decline_code" in tx._fields else False
+            item.update(
+                result="failed",
+                note=_("Refused: %(reason)s", reason=code or tx.state_message or tx.state),
+            )
+            if "q2c_is_hard_decline" in tx._fields and tx.q2c_is_hard_decline:
+                case.write(self._q2c_hard_decline_vals(tx, day))
+                item["new_notice"] = case._q2c_item(None, "payment_method", day)
+            elif item["kind"] == "new_token" and case.hard_decline:
+                # The new payment method is not refused for good: ordinary retries resume.
+                case.hard_decline = False
+        else:
+            item.update(
+                result="pending",
+                note=_(
+                    "Outcome not known yet (%(state)s): it is asked before any new charge.",
+                    state=tx.state,
+                ),
+            )
+
+    def _q2c_reminder_template(self, item, position):
+        """The mail of a reminder: the step's template, else friendly / firm / final by its
+        position among the policy's reminders; after a hard decline, the new payment method
+        notice."""
+        if item["kind"] == "payment_method":
+            return self.env.ref(
+                "q2c_dunning.mail_template_dunning_payment_method", raise_if_not_found=False
+            )
+        if item["step"].mail_template_id:
+            return item["step"].mail_template_id
+        index, total = position
+        if index == 0:
+            xmlid = "q2c_dunning.mail_template_dunning_friendly"
+        elif index == total - 1:
+            xmlid = "q2c_dunning.mail_template_dunning_final"
+        else:
+            xmlid = "q2c_dunning.mail_template_dunning_firm"
+        return self.env.ref(xmlid, raise_if_not_found=False)
+
+    def _q2c_perform_reminders(self, items, day):
+        """Queue the reminder mails (one batch per template); at most one reminder per case and
+        run (the new payment method notice wins)."""
+        by_case = defaultdict(list)
+        for item in items:
+            by_case[item["case"].id].append(item)
+        groups = defaultdict(list)
+        for __, case_items in by_case.items():
+            case_items.sort(key=lambda item: item["kind"] != "payment_method")
+            first, rest = case_items[0], case_items[1:]
+            for item in rest:
+                item.update(result="skipped", note=_("Merged with the reminder sent the same day."))
+            case = first["case"]
+            reminders = case.policy_id._q2c_sorted_steps().filtered(
+                lambda step: step.action == "send_reminder"
+            )
+            position = (0, 1)
+            if first["step"] and first["step"] in reminders:
+                position = (list(reminders).index(first["step"]), len(reminders))
+            template = self._q2c_reminder_template(first, position)
+            if not template:
+                first.update(result="skipped", note=_("No mail template."))
+                continue
+            groups[template].append(first)
+        count = 0
+        for template, group in groups.items():
+            count += self._q2c_send_template(template, group)
+        return count
+
+    @api.model
+    def _q2c_send_template(self, template, items):
+        """Queue ``template`` for the invoices of ``items`` (batch, not forced) and record the
+        mails on the items. Returns the number of mails queued."""
+        invoice_ids = [item["case"].invoice_id.id for item in items]
+        self.env["account.move"].browse(invoice_ids).sudo()._q2c_dunning_ensure_portal_tokens()
+        try:
+            with self.env.cr.savepoint():
+                mails = template.sudo().send_mail_batch(invoice_ids, force_send=False)
+        except psycopg2.Error:
+            raise
+        except Exception as error:
+            _logger.warning("q2c dunning: mail %s failed", template.name, exc_info=True)
+            for item in items:
+                item.update(result="error", note=str(error)[:500])
+            return 0
+        by_invoice = {mail.res_id: mail for mail in mails}
+        for item in items:
+            mail = by_invoice.get(item["case"].invoice_id.id)
+            item["mail"] = mail
+            if "result" not in item:
+                item.update(result="done", note=template.name)
+        return len(mails)
+
+    def _q2c_perform_suspensions(self, items, day):
+        """Pause the active subscriptions of the invoices (``action_pause``), flag them
+        ``q2c_dunning_suspended`` and mark the cases past suspension (doubtful)."""
+        count = 0
+        notices = defaultdict(list)
+        for item in items:
+            case = item["case"]
+            paused = self.env["q2c.subscription"]
+            errors = []
+            for sub in case.subscription_ids.sudo().filtered(lambda sub: sub.state == "active"):
+                try:
+                    with self.env.cr.savepoint():
+                        sub.action_pause(max(day, sub.start_date))
+                        sub.q2c_dunning_suspended = True
+                    paused |= sub
+                except psycopg2.Error:
+                    raise
+                except Exception as error:
+                    errors.append(f"{sub.name}: {error}")
+            case.suspended = True
+            if paused:
+                count += 1
+                item.update(
+                    result="done",
+                    note=_("Suspended %(subs)s.", subs=", ".join(paused.mapped("name"))),
+                )
+            elif errors:
+                item.update(result="error", note="; ".join(errors)[:500])
+            else:
+                item.update(result="done", note=_("No active subscription to suspend."))
+            if item["step"].mail_template_id and item["result"] == "done":
+                notices[item["step"].mail_template_id].append(item)
+        for template, group in notices.items():
+            self._q2c_send_template(template, group)
+        return count
+
+    def _q2c_perform_cancellations(self, items, day):
+        """Close the subscriptions of the invoices for non-payment (``action_close`` with the
+        reason *Unpaid*)."""
+        count = 0
+        reason = self.env.ref("q2c_billing.close_reason_unpaid", raise_if_not_found=False)
+        notices = defaultdict(list)
+        for item in items:
+            case = item["case"]
+            closed = self.env["q2c.subscription"]
+            errors = []
+            for sub in case.subscription_ids.sudo().filtered(lambda sub: sub.state != "closed"):
+                try:
+                    with self.env.cr.savepoint():
+                        sub.action_close(day, reason.id if reason else None)
+                    closed |= sub
+                except psycopg2.Error:
+                    raise
+                except Exception as error:
+                    errors.append(f"{sub.name}: {error}")
+            if closed:
+                count += 1
+                item.update(
+                    result="done",
+                    note=_("Closed %(subs)s (unpaid).", subs=", ".join(closed.mapped("name"))),
+                )
+            elif errors:
+                item.update(result="error", note="; ".join(errors)[:500])
+            else:
+                item.update(result="done", note=_("No subscription left to close."))
+            if item["step"].mail_template_id and item["result"] == "done":
+                notices[item["step"].mail_template_id].append(item)
+        for template, group in notices.items():
+            self._q2c_send_template(template, group)
+        return count
+
+    def _q2c_perform_fees(self, items, day):
+        """Add the policy's dunning fee as a one-time line of the subscription: the billing run
+        bills one-time lines on the subscription's next invoice."""
+        count = 0
+        for item in items:
+            case = item["case"]
+            product = case.policy_id.fee_product_id
+            sub = case.subscription_id.sudo()
+            if not sub or sub.state == "closed":
+                item.update(
+                    result="skipped",
+                    note=_(
+                        "No next invoice: the subscription is closed; fee %(fee)s not charged.",
+                        fee=product.display_name,
+                    ),
+                )
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    line = (
+                        self.env["q2c.subscription.line"]
+                        .sudo()
+                        .create(case._q2c_prepare_fee_line_vals(product, day))
+                    )
+                    if not line.price_plan_id or line.price_plan_id.charge_type != "one_time":
+                        raise UserError(
+                            _(
+                                "The product %(product)s has no one-time price plan in "
+                                "%(currency)s.",
+                                product=product.display_name,
+                                currency=sub.currency_id.name,
+                            )
+                        )
+            except psycopg2.Error:
+                raise
+            except Exception as error:
+                item.update(result="skipped", note=str(error)[:500])
+                continue
+            count += 1
+            item.update(
+                result="done",
+                note=_(
+                    "Fee %(amount)s %(currency)s added to the next invoice of %(sub)s.",
+                    amount=line.period_amount,
+                    currency=sub.currency_id.name,
+                    sub=sub.name,
+                ),
+            )
+        return count
+
+    def _q2c_prepare_fee_line_vals(self, product, day):
+        self.ensure_one()
+        return {
+            "subscription_id": self.subscription_id.id,
+            "product_id": product.id,
+            "quantity": 1.0,
+            "name": _("Late payment fee (%(invoice)s)", invoice=self.invoice_id.name),
+            "start_date": day,
+        }
+
+    # ------------------------------------------------------------------
+    # Ending: recovery and cancellation
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_sync_closed(self, day, companies):
+        """Close the cases whose invoice got paid (recovered) or reversed, cancelled or reset
+        (cancelled) since they were last looked at. Returns ``(recovered, cancelled)``."""
+        base = [("state", "in", ACTIVE_STATES), ("company_id", "in", companies.ids)]
+        recovered = self.search(base + [("invoice_id.payment_state", "in", PAID_STATES)])
+        recovered = recovered._q2c_set_recovered(day=day)
+        gone = self.search(
+            base
+            + [
+                "|",
+                ("invoice_id.state", "!=", "posted"),
+                ("invoice_id.payment_state", "=", "reversed"),
+            ]
+        )
+        cancelled = gone._q2c_set_cancelled(day, _("The invoice was reversed or cancelled."))
+        return recovered, cancelled
+
+    def _q2c_recovery_channel(self):
+        """How the invoice got paid: a dunning retry or an automatic charge (``retry``), the
+        customer online (``portal``), else a payment registered by hand (``manual``)."""
+        self.ensure_one()
+        channel = self.env.context.get("q2c_dunning_channel")
+        if channel:
+            return channel
+        invoice = self.invoice_id.sudo()
+        txs = invoice.transaction_ids.filtered(lambda tx: tx.state == "done").sorted("id")
+        if txs:
+            return (
+                "retry"
+                if txs[-1].operation == "offline"
+                else ("portal" if txs[-1].operation in CUSTOMER_OPERATIONS else "manual")
+            )
+        return "manual"
+
+    def _q2c_set_recovered(self, channel=None, day=None, by_user=False):
+        """Close these cases as recovered and resume the subscriptions dunning suspended."""
+        cases = self.filtered(lambda case: case.state in ACTIVE_STATES)
+        if not cases:
+            return cases
+        day = day or fields.Date.context_today(self)
+        logs = []
+        for case in cases:
+            case_channel = channel or case._q2c_recovery_channel()
+            rate = case.failed_amount_company / case.failed_amount if case.failed_amount else 1.0
+            recovered = (
+                case.failed_amount
+                if case.invoice_id.payment_state in PAID_STATES
+                else (case.failed_amount - max(case.invoice_id.amount_residual, 0.0))
+            )
+            if by_user:
+                recovered = case.failed_amount
+            case.write(
+                {
+                    "state": "recovered",
+                    "stage": "closed",
+                    "recovered_date": day,
+                    "recovery_channel": case_channel,
+                    "recovered_amount": case.currency_id.round(recovered),
+                    "recovered_amount_company": case.company_currency_id.round(recovered * rate),
+                    "recovery_step_id": case.current_step_id.id,
+                    "next_step_id": False,
+                    "next_action_date": False,
+                    "paused_date": False,
+                }
+            )
+            channel_label = dict(self._fields["recovery_channel"]._description_selection(self.env))
+            logs.append(
+                case._prepare_log_vals(
+                    "recover",
+                    date=day,
+                    note=_("Paid (%(channel)s).", channel=channel_label[case_channel]),
+                )
+            )
+        self.env["q2c.dunning.case.log"].create(logs)
+        cases._q2c_release_subscriptions(day)
+        return cases
+
+    def _q2c_set_cancelled(self, day, note):
+        cases = self.filtered(lambda case: case.state in ACTIVE_STATES)
+        cases.write(
+            {
+                "state": "cancelled",
+                "stage": "closed",
+                "next_step_id": False,
+                "next_action_date": False,
+                "paused_date": False,
+            }
+        )
+        self.env["q2c.dunning.case.log"].create(
+            [case._prepare_log_vals("close", date=day, note=note) for case in cases]
+        )
+        cases._q2c_release_subscriptions(day)
+        return cases
+
+    def _q2c_release_subscriptions(self, day):
+        """Resume the subscriptions these (closed) cases suspended, unless another open case
+        past suspension still holds them."""
+        subs = self.sudo().subscription_ids.filtered("q2c_dunning_suspended")
+        if not subs:
+            return
+        holding = self.search(
+            [
+                ("subscription_ids", "in", subs.ids),
+                ("state", "in", ACTIVE_STATES),
+                ("suspended", "=", True),
+                ("id", "not in", self.ids),
+            ]
+        )
+        Log = self.env["q2c.dunning.case.log"]
+        for sub in subs - holding.subscription_ids:
+            note = False
+            if sub.state == "paused":
+                try:
+                    with self.env.cr.savepoint():
+                        sub.action_resume(max(day, sub.paused_date or day))
+                    note = _("Subscription %(sub)s resumed.", sub=sub.name)
+                except psycopg2.Error:
+                    raise
+                except Exception as error:
+                    note = _(
+                        "Subscription %(sub)s not resumed: %(error)s",
+                        sub=sub.name,
+                        error=str(error),
+                    )
+            sub.q2c_dunning_suspended = False
+            if note:
+                Log.create(
+                    [
+                        case._prepare_log_vals("resume_subscription", date=day, note=note)
+                        for case in self.filtered(
+                            lambda case, sub=sub: sub in case.subscription_ids
+                        )
+                    ]
+                )
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_write_grouped(self, updates):
+        """Write ``{case: vals}`` with one ``write`` per distinct vals (batch path)."""
+        groups = defaultdict(list)
+        values = {}
+        for case, vals in updates.items():
+            key = tuple(sorted(vals.items()))
+            groups[key].append(case.id)
+            values[key] = vals
+        for key, ids in groups.items():
+            self.browse(ids).with_context(tracking_disable=True).write(values[key])
+
+    def _prepare_log_vals(self, action, date=None, note=None, **kwargs):
+        self.ensure_one()
+        return {
+            "case_id": self.id,
+            "action": action,
+            "date": date or fields.Date.context_today(self),
+            "note": note,
+            **kwargs,
+        }
+
+    def _q2c_check_state(self, states, verb):
+        wrong = self.filtered(lambda case: case.state not in states)
+        if wrong:
+            labels = dict(self._fields["state"]._description_selection(self.env))
+            raise UserError(
+                _(
+                    "Cannot %(verb)s %(cases)s: the case is %(state)s.",
+                    verb=verb,
+                    cases=", ".join(wrong.mapped("name")),
+                    state=labels[wrong[0].state],
+                )
+            )

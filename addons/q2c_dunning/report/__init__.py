@@ -1,0 +1,1 @@
+from . import q2c_dunning_analysis
