@@ -1,0 +1,118 @@
+from odoo.tests import tagged
+
+from .common import Q2cDunningCommon
+
+
+@tagged("post_install", "-at_install")
+class TestDunningMail(Q2cDunningCommon):
+    def test_reminder_is_queued_with_both_links(self):
+        sub, invoice, __ = self._dun_failed_invoice()
+        self._dun_run(self._day(1))
+        mail = self._dun_mails(invoice)
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(mail.state, "outgoing", "queued, not sent")
+        self.assertEqual(mail.recipient_ids, self.customer)
+        base = invoice.get_base_url()
+        invoice.invalidate_recordset()
+        pay_url = base + invoice.get_portal_url()
+        method_url = base + sub.get_portal_url()
+        self.assertIn("access_token=", pay_url)
+        self.assertIn(f"/my/invoices/{invoice.id}", pay_url)
+        self.assertIn(f"/my/subscriptions/{sub.id}", method_url)
+        self.assertEqual(invoice.q2c_dunning_pay_url, pay_url)
+        self.assertEqual(invoice.q2c_dunning_payment_method_url, method_url)
+        self.assertIn(pay_url, mail.body_html)
+        self.assertIn(method_url, mail.body_html)
+        self.assertIn(invoice.name, mail.body_html)
+        log = self._dun_case(invoice).log_ids.filtered(lambda log: log.mail_id)
+        self.assertEqual(log.mail_id, mail)
+
+    def test_reminder_templates_escalate(self):
+        __, invoice, __ = self._dun_failed_invoice()
+        for n in (1, 7, 14, 21):
+            self._dun_run(self._day(n))
+        mails = self._dun_mails(invoice)
+        expected = [
+            self.env.ref(f"q2c_dunning.mail_template_dunning_{key}")._render_field(
+                "subject", invoice.ids
+            )[invoice.id]
+            for key in ("friendly", "firm", "final", "suspended")
+        ]
+        self.assertEqual(mails.mapped("subject"), expected)
+        final = mails[2]
+        self.assertIn("2026-03-23", final.body_html, "the suspension date is announced")
+        for mail in mails:
+            self.assertIn(invoice.q2c_dunning_pay_url, mail.body_html)
+            self.assertIn(invoice.q2c_dunning_payment_method_url, mail.body_html)
+
+    def test_default_templates_by_position(self):
+        """Reminder steps without a template get friendly, firm, final by position."""
+        policy = self.env["q2c.dunning.policy"].create(
+            {
+                "name": "Three reminders",
+                "step_ids": [
+                    (0, 0, {"delay_days": days, "action": "send_reminder"}) for days in (2, 4, 6)
+                ],
+            }
+        )
+        self.customer.q2c_dunning_policy_id = policy
+        __, invoice, __ = self._dun_failed_invoice()
+        for n in (2, 4, 6):
+            self._dun_run(self._day(n))
+        expected = [
+            self.env.ref(f"q2c_dunning.mail_template_dunning_{key}")._render_field(
+                "subject", invoice.ids
+            )[invoice.id]
+            for key in ("friendly", "firm", "final")
+        ]
+        self.assertEqual(self._dun_mails(invoice).mapped("subject"), expected)
+
+    def test_pre_due_reminder_once(self):
+        self.policy.pre_due_days = 3
+        sub = self._dun_subscription()
+        invoice = self._dun_invoice(sub, due=self._day(10))
+        self._dun_run(self._day(6))
+        self.assertFalse(self._dun_mails(invoice))
+        self._dun_run(self._day(7))
+        mail = self._dun_mails(invoice)
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(
+            mail.subject,
+            self.env.ref("q2c_dunning.mail_template_dunning_pre_due")._render_field(
+                "subject", invoice.ids
+            )[invoice.id],
+        )
+        self.assertEqual(mail.state, "outgoing")
+        self.assertIn(invoice.q2c_dunning_pay_url, mail.body_html)
+        self.assertEqual(invoice.q2c_dunning_pre_due_date, self._day(7))
+        run = self.env["q2c.dunning.run"].search([], limit=1)
+        self.assertEqual(run.pre_due, 1)
+        self._dun_run(self._day(7))
+        self._dun_run(self._day(9))
+        self.assertEqual(len(self._dun_mails(invoice)), 1)
+
+    def test_no_pre_due_reminder_for_automatic_payment(self):
+        self.policy.pre_due_days = 3
+        token = self._dun_token(self.customer, "done")
+        sub = self._dun_subscription(token=token)
+        invoice = self._dun_invoice(sub, due=self._day(10), post=False)
+        invoice.action_post()  # scheduled for the automatic payment
+        self._dun_run(self._day(8))
+        self.assertFalse(self._dun_mails(invoice))
+
+    def test_letter_pdf_content(self):
+        self.company.external_report_layout_id = self.env.ref("web.external_layout_standard")
+        __, invoice, __ = self._dun_failed_invoice()
+        case = self._dun_case(invoice)
+        html, report_type = self.env["ir.actions.report"]._render_qweb_html(
+            "q2c_dunning.q2c_dunning_letter_report", case.ids
+        )
+        html = html.decode()
+        self.assertEqual(report_type, "html")
+        self.assertIn(invoice.name, html)
+        self.assertIn(self.customer.name, html)
+        self.assertIn(invoice.q2c_dunning_pay_url, html)
+        self.assertIn(invoice.q2c_dunning_payment_method_url, html)
+        self.assertIn("2026-03-23", html.replace("03/23/2026", "2026-03-23"))
+        action = case.action_print_letter()
+        self.assertEqual(action["report_name"], "q2c_dunning.report_dunning_letter")
