@@ -180,6 +180,7 @@ class Q2cRevrecRun(models.Model):
         Obligation = self.env["q2c.performance.obligation"]
         Line.flush_model()
         Contract.flush_model(["state", "company_id", "currency_id"])
+        Obligation.flush_model(["contract_id", "sequence"])
 
         due_contracts = self._q2c_due_contract_ids(day, contract_limit)
         remaining = 0
@@ -414,7 +415,9 @@ class Q2cRevrecRun(models.Model):
     def _q2c_netting_candidate_ids(self, day):
         """Active or closed contracts of the company whose asset / liability position may need
         netting: those billed, and those with revenue through the contract asset."""
-        self.env["account.move.line"].flush_model(["q2c_revenue_contract_id", "parent_state"])
+        self.env["account.move.line"].flush_model(
+            ["q2c_revenue_contract_id", "parent_state", "date"]
+        )
         query = SQL(
             """
             SELECT aml.q2c_revenue_contract_id
