@@ -84,6 +84,7 @@ class Q2cMrrMovement(models.Model):
         vals_list = self._q2c_movements_vals(subscriptions)
         self._q2c_insert(vals_list)
         self.invalidate_model()
+        self.env["q2c.mrr.report"]._q2c_refresh(None if partners is None else partners.ids)
         return len(vals_list)
 
     COLUMNS = (

@@ -2,23 +2,30 @@ from odoo import fields, models
 from odoo.tools import SQL
 
 
-def customer_month_mrr_sql():
+def customer_month_mrr_sql(partner_ids=None):
     """Rows ``(company_id, partner_id, month, mrr)``: every customer's MRR at the end of every
-    month from its first movement to the current month (cumulative sum of its movements)."""
-    return SQL("""
+    month from its first movement to the current month (cumulative sum of its movements), for
+    the customers ``partner_ids`` (all when ``None``)."""
+    movements = SQL("q2c_mrr_movement")
+    if partner_ids is not None:
+        movements = SQL(
+            "(SELECT * FROM q2c_mrr_movement WHERE partner_id = ANY(%s))", list(partner_ids)
+        )
+    return SQL(
+        """
         WITH bounds AS (
             SELECT date_trunc('month', MIN(date))::date AS lo,
                    date_trunc('month', GREATEST(MAX(date), CURRENT_DATE))::date AS hi
-              FROM q2c_mrr_movement
+              FROM %(movements)s mv
         ), months AS (
             SELECT generate_series(lo, hi, interval '1 month')::date AS month FROM bounds
         ), firsts AS (
             SELECT company_id, partner_id, date_trunc('month', MIN(date))::date AS first_month
-              FROM q2c_mrr_movement GROUP BY company_id, partner_id
+              FROM %(movements)s mv GROUP BY company_id, partner_id
         ), monthly AS (
             SELECT company_id, partner_id, date_trunc('month', date)::date AS month,
                    SUM(mrr_delta) AS delta
-              FROM q2c_mrr_movement GROUP BY company_id, partner_id, 3
+              FROM %(movements)s mv GROUP BY company_id, partner_id, 3
         ), grid AS (
             SELECT f.company_id, f.partner_id, m.month
               FROM firsts f JOIN months m ON m.month >= f.first_month
@@ -31,43 +38,61 @@ def customer_month_mrr_sql():
           LEFT JOIN monthly mo
             ON mo.company_id = g.company_id AND mo.partner_id = g.partner_id
            AND mo.month = g.month
-    """)
+        """,
+        movements=movements,
+    )
 
 
 class Q2cMrrReport(models.Model):
-    """MRR and ARR per customer at the end of each month (timeline, breakdowns)."""
+    """MRR and ARR per paying customer at the end of each month (timeline, breakdowns).
+
+    A stored table, refreshed with the movements it derives from (``_q2c_refresh``): reading
+    it stays fast on years of history and tens of thousands of customers."""
 
     _name = "q2c.mrr.report"
     _description = "MRR Timeline"
-    _auto = False
-    _order = "date desc"
+    _order = "date desc, id desc"
     _rec_name = "date"
 
-    date = fields.Date(string="Month", readonly=True)
-    company_id = fields.Many2one("res.company", readonly=True)
+    date = fields.Date(string="Month", readonly=True, index=True)
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
-    partner_id = fields.Many2one("res.partner", string="Customer", readonly=True)
+    partner_id = fields.Many2one("res.partner", string="Customer", readonly=True, index=True)
     country_id = fields.Many2one("res.country", readonly=True)
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     mrr = fields.Monetary(string="MRR", readonly=True)
     arr = fields.Monetary(string="ARR", readonly=True)
     customer_count = fields.Integer(string="Paying Customers", readonly=True)
 
-    @property
-    def _table_query(self):
-        return SQL(
-            """
-            SELECT row_number() OVER (ORDER BY cm.month, cm.company_id, cm.partner_id) AS id,
-                   cm.month AS date, cm.company_id, c.currency_id, cm.partner_id,
-                   p.country_id, p.user_id, cm.mrr, 12 * cm.mrr AS arr,
-                   1 AS customer_count
-              FROM (%s) cm
+    def _q2c_refresh(self, partner_ids=None):
+        """Recompute the rows of ``partner_ids`` (all customers when ``None``) from the
+        movements."""
+        self.env["q2c.mrr.movement"].flush_model()
+        if partner_ids is None:
+            self.env.cr.execute(SQL("DELETE FROM q2c_mrr_report"))
+        else:
+            self.env.cr.execute(
+                SQL("DELETE FROM q2c_mrr_report WHERE partner_id = ANY(%s)", list(partner_ids))
+            )
+        self.env.cr.execute(
+            SQL(
+                """
+            INSERT INTO q2c_mrr_report (date, company_id, currency_id, partner_id, country_id,
+                                        user_id, mrr, arr, customer_count, create_uid,
+                                        write_uid, create_date, write_date)
+            SELECT cm.month, cm.company_id, c.currency_id, cm.partner_id, p.country_id,
+                   p.user_id, cm.mrr, 12 * cm.mrr, 1, %(uid)s, %(uid)s,
+                   now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM (%(rows)s) cm
               JOIN res_company c ON c.id = cm.company_id
               JOIN res_partner p ON p.id = cm.partner_id
              WHERE cm.mrr > 0
             """,
-            customer_month_mrr_sql(),
+                rows=customer_month_mrr_sql(partner_ids),
+                uid=self.env.uid,
+            )
         )
+        self.invalidate_model()
 
 
 class Q2cMrrCohortReport(models.Model):
@@ -99,20 +124,15 @@ class Q2cMrrCohortReport(models.Model):
                   FROM q2c_mrr_movement WHERE type = 'new_business'
                  GROUP BY company_id, partner_id
             )
-            SELECT row_number() OVER (ORDER BY ch.cohort, cm.month, cm.partner_id) AS id,
-                   ch.cohort AS cohort_month, cm.month AS date,
-                   ((extract(year FROM cm.month) - extract(year FROM ch.cohort)) * 12
-                    + extract(month FROM cm.month) - extract(month FROM ch.cohort))::int
+            SELECT r.id, ch.cohort AS cohort_month, r.date,
+                   ((extract(year FROM r.date) - extract(year FROM ch.cohort)) * 12
+                    + extract(month FROM r.date) - extract(month FROM ch.cohort))::int
                        AS months_since,
-                   cm.company_id, c.currency_id, cm.partner_id, p.country_id,
-                   CASE WHEN cm.mrr > 0 THEN 1 ELSE 0 END AS customers_retained,
-                   GREATEST(cm.mrr, 0) AS mrr
-              FROM (%s) cm
-              JOIN cohorts ch ON ch.company_id = cm.company_id AND ch.partner_id = cm.partner_id
-              JOIN res_company c ON c.id = cm.company_id
-              JOIN res_partner p ON p.id = cm.partner_id
-            """,
-            customer_month_mrr_sql(),
+                   r.company_id, r.currency_id, r.partner_id, r.country_id,
+                   1 AS customers_retained, r.mrr
+              FROM q2c_mrr_report r
+              JOIN cohorts ch ON ch.company_id = r.company_id AND ch.partner_id = r.partner_id
+            """
         )
 
 
@@ -156,12 +176,10 @@ class Q2cSaasMonthlyReport(models.Model):
     def _table_query(self):
         return SQL(
             """
-            WITH cm AS (%s),
-            per_month AS (
-                SELECT company_id, month,
-                       SUM(GREATEST(mrr, 0)) AS mrr_end,
-                       COUNT(*) FILTER (WHERE mrr > 0) AS customers_end
-                  FROM cm GROUP BY company_id, month
+            WITH per_month AS (
+                SELECT company_id, date AS month, SUM(mrr) AS mrr_end,
+                       COUNT(*) AS customers_end
+                  FROM q2c_mrr_report GROUP BY company_id, date
             ), moves AS (
                 SELECT company_id, date_trunc('month', date)::date AS month,
                        SUM(mrr_delta) FILTER (WHERE type = 'new_business') AS new,
@@ -209,6 +227,5 @@ class Q2cSaasMonthlyReport(models.Model):
                        AS arpa
               FROM bridge b
               JOIN res_company c ON c.id = b.company_id
-            """,
-            customer_month_mrr_sql(),
+            """
         )
