@@ -27,6 +27,9 @@
         "report/report_invoice.xml",
         "views/q2c_usage_metric_views.xml",
         "views/q2c_price_plan_views.xml",
+        "views/q2c_usage_event_views.xml",
+        "views/q2c_subscription_usage_views.xml",
+        "views/account_move_usage_views.xml",
     ],
     "demo": [
         "demo/q2c_billing_demo.xml",

@@ -16,3 +16,8 @@ from . import res_config_settings
 from . import q2c_subscription_state_log
 from . import q2c_mrr_movement
 from . import q2c_subscription_metrics
+from . import q2c_usage_event
+from . import q2c_subscription_usage
+from . import q2c_billing_run_usage
+from . import account_move_line_usage
+from . import account_move_usage

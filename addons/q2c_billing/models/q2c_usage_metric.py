@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -5,14 +7,17 @@ from odoo.exceptions import ValidationError
 class Q2cUsageMetric(models.Model):
     """What a usage plan counts (API calls, GB stored, active users...).
 
-    Minimal definition used by the price plans (``q2c.price.plan.metric_id``); the usage
-    metering (events, aggregation per period) extends it.
+    Usage plans (``q2c.price.plan.metric_id``) rate the quantity of a period: the events of
+    the period (``q2c.usage.event``) aggregated in SQL by ``aggregation`` (sum, max, count,
+    count of distinct values of ``unique_property``, last by timestamp). Integrations name a
+    metric by its ``code`` (unique per company; the import also finds it by code).
     """
 
     _name = "q2c.usage.metric"
     _description = "Usage Metric"
     _order = "name, id"
     _check_company_auto = True
+    _rec_names_search = ["name", "code"]
 
     name = fields.Char(required=True, translate=True)
     code = fields.Char(
@@ -40,6 +45,8 @@ class Q2cUsageMetric(models.Model):
         "res.company", string="Company", default=lambda self: self.env.company, index=True
     )
     description = fields.Text(translate=True)
+    plan_ids = fields.One2many("q2c.price.plan", "metric_id", string="Usage Plans")
+    event_count = fields.Integer(string="Events", compute="_compute_event_count")
 
     _sql_constraints = [
         (
@@ -48,6 +55,16 @@ class Q2cUsageMetric(models.Model):
             "A usage metric with this code already exists in this company.",
         ),
     ]
+
+    def _compute_event_count(self):
+        counts = defaultdict(int)
+        if self.ids:
+            for metric, count in self.env["q2c.usage.event"]._read_group(
+                [("metric_id", "in", self.ids)], ["metric_id"], ["__count"]
+            ):
+                counts[metric.id] = count
+        for metric in self:
+            metric.event_count = counts[metric.id]
 
     @api.constrains("code", "company_id")
     def _check_code_unique(self):
@@ -81,3 +98,10 @@ class Q2cUsageMetric(models.Model):
                         name=metric.name,
                     )
                 )
+
+    def action_view_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("q2c_billing.q2c_usage_event_action")
+        action["domain"] = [("metric_id", "=", self.id)]
+        action["context"] = {"create": False, "search_default_group_by_subscription": 1}
+        return action

@@ -6,3 +6,6 @@ from . import test_subscription_amendment
 from . import test_billing_preview
 from . import test_billing_run
 from . import test_metrics
+from . import test_usage_ingest
+from . import test_usage_aggregation
+from . import test_usage_billing

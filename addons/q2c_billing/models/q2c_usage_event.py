@@ -1,0 +1,940 @@
+import hashlib
+import json
+import math
+from collections import namedtuple
+from datetime import date, datetime, time, timedelta, timezone
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, create_index
+
+# Most events one ``ingest`` call takes (API.md).
+MAX_INGEST_BATCH = 10000
+# Keys an ingested event may have (API.md); anything else is rejected (a typo such as "qty"
+# would otherwise bill the default quantity of 1).
+INGEST_KEYS = frozenset(
+    {
+        "transaction_id",
+        "subscription",
+        "subscription_id",
+        "metric",
+        "quantity",
+        "timestamp",
+        "properties",
+    }
+)
+TRANSACTION_ID_SIZE = 255
+ONE_DAY = timedelta(days=1)
+
+# What validation reads of a subscription and of a metric: plain values, no ORM access per
+# event (10,000 events a call).
+SubInfo = namedtuple("SubInfo", "id name state company_id")
+MetricInfo = namedtuple("MetricInfo", "id code")
+# Canonical JSON of the properties (the payload digest compares them whatever their key order).
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _utc_naive(value):
+    """A naive UTC ``datetime`` from an aware or naive (taken as UTC) datetime."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def day_start(day):
+    """First instant (naive UTC) of ``day``: periods of dates are cut at midnight UTC."""
+    return datetime.combine(day, time.min)
+
+
+class Q2cUsageEvent(models.Model):
+    """One metered usage event of a subscription (an API call, a GB stored at a time...).
+
+    Events arrive in bulk through ``ingest`` (API.md): validated in Python, then stored with
+    one multi-row ``INSERT ... ON CONFLICT DO NOTHING``; idempotent by the unique key
+    (subscription, transaction id), a known transaction id with another payload being a
+    conflict. Billing aggregates the events of a period per metric in SQL
+    (``_q2c_aggregate``) and links the billed events to their invoice line.
+
+    States: ``pending`` (not billed yet), ``billed`` (``invoice_line_id`` says where),
+    ``unbillable`` (``unbillable_reason`` says why: no usage plan for the metric, outside any
+    billed period...).
+
+    Built for tens of millions of rows: no create/write user columns (``received_at`` says
+    when an event arrived), the company is the subscription's (not stored), and only the
+    indexes billing needs, as each one costs on every ingested row.
+    """
+
+    _name = "q2c.usage.event"
+    _description = "Usage Event"
+    _order = "id desc"
+    _rec_name = "transaction_id"
+    _check_company_auto = True
+    _log_access = False
+
+    # The unique index (subscription_id, transaction_id) and the index (subscription_id,
+    # metric_id, timestamp) both lead with subscription_id: no separate index on it.
+    subscription_id = fields.Many2one(
+        "q2c.subscription",
+        string="Subscription",
+        required=True,
+        ondelete="restrict",
+        check_company=True,
+        readonly=True,
+    )
+    metric_id = fields.Many2one(
+        "q2c.usage.metric",
+        string="Metric",
+        required=True,
+        ondelete="restrict",
+        check_company=True,
+        readonly=True,
+    )
+    transaction_id = fields.Char(
+        string="Transaction ID",
+        required=True,
+        size=TRANSACTION_ID_SIZE,
+        readonly=True,
+        help="Identifier given by the sender; an event is stored once per subscription and "
+        "transaction id.",
+    )
+    quantity = fields.Float(digits=(16, 6), default=1.0, readonly=True)
+    timestamp = fields.Datetime(
+        required=True, default=fields.Datetime.now, readonly=True, help="When it happened (UTC)."
+    )
+    received_at = fields.Datetime(
+        string="Received",
+        default=fields.Datetime.now,
+        readonly=True,
+        help="When the event was stored.",
+    )
+    properties = fields.Json(string="Raw Properties", readonly=True)
+    properties_text = fields.Char(
+        string="Properties",
+        compute="_compute_properties_text",
+        inverse="_inverse_properties_text",
+        help='The event\'s properties as a JSON object, e.g. {"user": "alice"}.',
+    )
+    state = fields.Selection(
+        selection=[
+            ("pending", "Pending"),
+            ("billed", "Billed"),
+            ("unbillable", "Unbillable"),
+        ],
+        default="pending",
+        required=True,
+        readonly=True,
+    )
+    unbillable_reason = fields.Char(readonly=True)
+    invoice_line_id = fields.Many2one(
+        "account.move.line",
+        string="Invoice Line",
+        index="btree_not_null",
+        ondelete="set null",
+        readonly=True,
+        copy=False,
+    )
+    move_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
+    company_id = fields.Many2one(related="subscription_id.company_id", string="Company")
+    partner_id = fields.Many2one(related="subscription_id.partner_id", string="Customer")
+    payload_hash = fields.Char(
+        readonly=True,
+        help="Digest of the payload as sent (metric, quantity, timestamp, properties): a "
+        "transaction id sent again with another payload is a conflict.",
+    )
+
+    _sql_constraints = [
+        (
+            "subscription_transaction_uniq",
+            "unique(subscription_id, transaction_id)",
+            "A usage event with this transaction ID is already stored for this subscription.",
+        ),
+        ("quantity_positive", "CHECK(quantity >= 0)", "A usage quantity cannot be negative."),
+    ]
+
+    def init(self):
+        res = super().init()
+        # Aggregation per subscription, metric and period.
+        create_index(
+            self.env.cr,
+            "q2c_usage_event_subscription_metric_timestamp_idx",
+            self._table,
+            ["subscription_id", "metric_id", "timestamp"],
+        )
+        # What is still to bill (late events): small, whatever the size of the history.
+        create_index(
+            self.env.cr,
+            "q2c_usage_event_pending_idx",
+            self._table,
+            ["subscription_id", "timestamp"],
+            where="state = 'pending'",
+        )
+        return res
+
+    # ------------------------------------------------------------------
+    # Computes
+    # ------------------------------------------------------------------
+
+    @api.depends("properties")
+    def _compute_properties_text(self):
+        for event in self:
+            event.properties_text = (
+                json.dumps(event.properties, sort_keys=True, ensure_ascii=False)
+                if event.properties
+                else False
+            )
+
+    def _inverse_properties_text(self):
+        # Only reached on creation (create() parses it): events are not edited afterwards.
+        for event in self:
+            event.properties = self._q2c_parse_properties_text(event.properties_text)
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Create events from the user interface or Odoo's CSV import: the same checks as
+        ``ingest`` (a bad row raises a ValidationError naming the row and the field)."""
+        sub_ids = [vals["subscription_id"] for vals in vals_list if vals.get("subscription_id")]
+        subs = self._q2c_sub_infos(self.env["q2c.subscription"].search([("id", "in", sub_ids)]))
+        metric_ids = [vals["metric_id"] for vals in vals_list if vals.get("metric_id")]
+        metrics = {
+            metric.id: MetricInfo(metric.id, metric.code)
+            for metric in self.env["q2c.usage.metric"].browse(metric_ids).exists()
+        }
+        usage_metrics = self._q2c_usage_metrics_by_subscription(list(subs))
+        prepared = []
+        for index, vals in enumerate(vals_list):
+            vals = dict(vals)
+            if "properties_text" in vals:
+                text = vals.pop("properties_text")
+                try:
+                    vals["properties"] = self._q2c_parse_properties_text(text)
+                except ValidationError as error:
+                    raise ValidationError(
+                        _("Usage event %(row)s: %(error)s", row=index + 1, error=error.args[0])
+                    ) from None
+            sub = subs.get(vals.get("subscription_id"))
+            if vals.get("subscription_id") and not sub:
+                raise ValidationError(
+                    _(
+                        "Usage event %(row)s: subscription_id: unknown subscription id %(value)s.",
+                        row=index + 1,
+                        value=vals["subscription_id"],
+                    )
+                )
+            item = {
+                "transaction_id": vals.get("transaction_id"),
+                "quantity": vals.get("quantity", 1.0),
+                "properties": vals.get("properties") or None,
+            }
+            if vals.get("timestamp"):
+                item["timestamp"] = vals["timestamp"]
+            row, error = self._q2c_check_event(
+                item, sub, metrics.get(vals.get("metric_id")), usage_metrics
+            )
+            if error:
+                raise ValidationError(
+                    _("Usage event %(row)s: %(error)s", row=index + 1, error=error)
+                )
+            vals.update(
+                subscription_id=row["subscription_id"],
+                metric_id=row["metric_id"],
+                transaction_id=row["transaction_id"],
+                quantity=row["quantity"],
+                timestamp=row["timestamp"],
+                properties=row["properties"],
+                payload_hash=row["payload_hash"],
+                state=row["state"],
+                unbillable_reason=row["unbillable_reason"],
+                received_at=fields.Datetime.now(),
+            )
+            prepared.append(vals)
+        return super().create(prepared)
+
+    def write(self, vals):
+        frozen = {
+            "subscription_id",
+            "metric_id",
+            "transaction_id",
+            "quantity",
+            "timestamp",
+            "properties",
+            "properties_text",
+            "payload_hash",
+            "received_at",
+        }
+        if frozen & set(vals):
+            raise UserError(
+                _(
+                    "Usage events cannot be edited (fields %(fields)s): send a correcting"
+                    " event with a new transaction ID instead.",
+                    fields=", ".join(sorted(frozen & set(vals))),
+                )
+            )
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_billed(self):
+        billed = self.filtered(lambda event: event.state == "billed")
+        if billed:
+            raise UserError(
+                _(
+                    "Billed usage events cannot be deleted (%(events)s): they justify an"
+                    " invoice line.",
+                    events=", ".join(billed[:5].mapped("transaction_id")),
+                )
+            )
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_retry_billing(self):
+        """Unbillable events back to pending (after the missing usage plan is added): they are
+        checked again now and billed by the next invoice, as late usage when their period is
+        invoiced already."""
+        self.check_access("write")
+        events = self.filtered(lambda event: event.state == "unbillable")
+        if not events:
+            return True
+        subs = self._q2c_sub_infos(events.subscription_id)
+        usage_metrics = self._q2c_usage_metrics_by_subscription(list(subs))
+        for (sub, metric), group in events.grouped(
+            lambda event: (event.subscription_id, event.metric_id)
+        ).items():
+            reason = self._q2c_unbillable_reason(
+                subs[sub.id], MetricInfo(metric.id, metric.code), usage_metrics
+            )
+            group.write(
+                {"state": "unbillable" if reason else "pending", "unbillable_reason": reason}
+            )
+        return True
+
+    def action_view_invoice(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "account.move",
+            "res_id": self.move_id.id,
+            "views": [(False, "form")],
+        }
+
+    # ------------------------------------------------------------------
+    # Public API (API.md)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def ingest(self, events):
+        """Store a batch of usage events (at most 10,000), idempotently.
+
+        Each event is a dict: ``transaction_id`` (str, required), ``subscription`` (the
+        subscription's reference) or ``subscription_id`` (int), ``metric`` (metric code),
+        ``quantity`` (number >= 0, default 1), ``timestamp`` (ISO 8601, UTC when no offset is
+        given, default now), ``properties`` (dict, optional).
+
+        Bad items are rejected with their reason, the others are stored. A transaction id
+        already stored for the subscription with the same payload is a duplicate; with
+        another payload, the item is rejected with the error ``conflict`` (the same within
+        one call: the first occurrence wins).
+
+        :return: ``{"accepted": int, "duplicates": int, "rejected": [{"index": int,
+            "transaction_id": str, "error": str}]}``
+        :raise UserError: when ``events`` is not a list or holds more than 10,000 events.
+        """
+        self.check_access("create")
+        if not isinstance(events, (list, tuple)):
+            raise UserError(
+                _(
+                    "The argument 'events' must be a list of events, got %(type)s.",
+                    type=type(events).__name__,
+                )
+            )
+        if len(events) > MAX_INGEST_BATCH:
+            raise UserError(
+                _(
+                    "The argument 'events' holds %(count)s events; send at most %(max)s a call.",
+                    count=len(events),
+                    max=MAX_INGEST_BATCH,
+                )
+            )
+        report = {"accepted": 0, "duplicates": 0, "rejected": []}
+        if not events:
+            return report
+        rows = self._q2c_validate_batch(events, report["rejected"])
+        if rows:
+            inserted = self._q2c_insert_rows(rows)
+            leftovers = [
+                row
+                for row in rows
+                if (row["subscription_id"], row["transaction_id"]) not in inserted
+            ]
+            stored = self._q2c_stored_hashes(leftovers) if leftovers else {}
+            for row in rows:
+                key = (row["subscription_id"], row["transaction_id"])
+                repeats = row["repeats"]
+                if key in inserted:
+                    report["accepted"] += 1
+                    report["duplicates"] += len(repeats)
+                elif stored.get(key) == row["payload_hash"]:
+                    report["duplicates"] += 1 + len(repeats)
+                else:
+                    for index in [row["index"], *repeats]:
+                        report["rejected"].append(
+                            self._q2c_reject(index, row["transaction_id"], "conflict")
+                        )
+            # Raw SQL: nothing of these rows may linger in the ORM cache.
+            self._q2c_invalidate_usage_cache()
+        report["rejected"].sort(key=lambda item: item["index"])
+        return report
+
+    # ------------------------------------------------------------------
+    # Ingestion helpers
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_reject(self, index, transaction_id, error):
+        return {
+            "index": index,
+            "transaction_id": transaction_id if isinstance(transaction_id, str) else "",
+            "error": error,
+        }
+
+    @api.model
+    def _q2c_sub_infos(self, subs):
+        """``{id: SubInfo}`` of subscriptions (read once, in batch)."""
+        return {sub.id: SubInfo(sub.id, sub.name, sub.state, sub.company_id.id) for sub in subs}
+
+    @api.model
+    def _q2c_validate_batch(self, events, rejected):
+        """Validate ``events`` in Python with a constant number of queries whatever their
+        count: returns the rows to insert and appends the bad items to ``rejected``.
+        Duplicates within the batch are resolved here: the first occurrence is kept (its
+        ``repeats`` lists the indexes of identical copies), a different payload under the
+        same key is a conflict."""
+        # 1. What to look up.
+        refs, ids, codes = set(), set(), set()
+        for item in events:
+            if not isinstance(item, dict):
+                continue
+            ref = item.get("subscription")
+            if isinstance(ref, str):
+                refs.add(ref.strip())
+            sub_id = item.get("subscription_id")
+            if isinstance(sub_id, int) and not isinstance(sub_id, bool):
+                ids.add(sub_id)
+            code = item.get("metric")
+            if isinstance(code, str):
+                codes.add(code.strip())
+        # 2. Subscriptions of the caller's companies (record rules apply), by reference and id.
+        Subscription = self.env["q2c.subscription"]
+        found = (
+            Subscription.search_fetch(
+                [
+                    ("company_id", "in", self.env.companies.ids),
+                    "|",
+                    ("name", "in", list(refs)),
+                    ("id", "in", list(ids)),
+                ],
+                ["name", "state", "company_id"],
+            )
+            if refs or ids
+            else Subscription
+        )
+        by_id = self._q2c_sub_infos(found)
+        by_ref = {info.name: info for info in by_id.values()}
+        # 3. Metrics by code per company (a company's own metric before a shared one).
+        metrics = {}
+        if codes and by_id:
+            company_ids = list({info.company_id for info in by_id.values()})
+            for metric in (
+                self.env["q2c.usage.metric"]
+                .search_fetch(
+                    [("code", "in", list(codes)), ("company_id", "in", company_ids + [False])],
+                    ["code", "company_id"],
+                )
+                .sorted(lambda m: bool(m.company_id))
+            ):
+                metrics[(metric.code, metric.company_id.id)] = MetricInfo(metric.id, metric.code)
+        usage_metrics = self._q2c_usage_metrics_by_subscription(list(by_id))
+
+        rows = []
+        seen = {}
+        for index, item in enumerate(events):
+            if not isinstance(item, dict):
+                rejected.append(
+                    self._q2c_reject(
+                        index,
+                        "",
+                        _(
+                            "the event must be a dictionary (struct), got %(type)s",
+                            type=type(item).__name__,
+                        ),
+                    )
+                )
+                continue
+            transaction_id = item.get("transaction_id")
+            if not INGEST_KEYS.issuperset(item):
+                rejected.append(
+                    self._q2c_reject(
+                        index,
+                        transaction_id,
+                        _(
+                            "unknown key(s) %(keys)s (expected: %(expected)s)",
+                            keys=", ".join(sorted(map(str, set(item) - INGEST_KEYS))),
+                            expected=", ".join(sorted(INGEST_KEYS)),
+                        ),
+                    )
+                )
+                continue
+            sub, error = self._q2c_resolve_subscription(item, by_ref, by_id)
+            if error:
+                rejected.append(self._q2c_reject(index, transaction_id, error))
+                continue
+            metric, error = self._q2c_resolve_metric(item, sub, metrics)
+            if error:
+                rejected.append(self._q2c_reject(index, transaction_id, error))
+                continue
+            row, error = self._q2c_check_event(item, sub, metric, usage_metrics)
+            if error:
+                rejected.append(self._q2c_reject(index, transaction_id, error))
+                continue
+            row["index"] = index
+            row["repeats"] = []
+            key = (row["subscription_id"], row["transaction_id"])
+            first = seen.get(key)
+            if first is None:
+                seen[key] = row
+                rows.append(row)
+            elif first["payload_hash"] == row["payload_hash"]:
+                first["repeats"].append(index)
+            else:
+                rejected.append(self._q2c_reject(index, transaction_id, "conflict"))
+        return rows
+
+    @api.model
+    def _q2c_resolve_subscription(self, item, by_ref, by_id):
+        """``(SubInfo, None)`` of an ingested item, or ``(None, error)``."""
+        ref = item.get("subscription")
+        sub_id = item.get("subscription_id")
+        if ref in (None, "") and sub_id in (None, False):
+            return None, _("subscription: required (give subscription or subscription_id)")
+        sub = None
+        if ref not in (None, ""):
+            if not isinstance(ref, str):
+                return None, _(
+                    "subscription: must be a subscription reference (a string), got %(value)r",
+                    value=ref,
+                )
+            sub = by_ref.get(ref.strip())
+            if not sub:
+                return None, _("subscription: unknown subscription %(ref)r", ref=ref)
+        if sub_id not in (None, False):
+            if isinstance(sub_id, bool) or not isinstance(sub_id, int):
+                return None, _(
+                    "subscription_id: must be an integer id, got %(value)r", value=sub_id
+                )
+            by_id_sub = by_id.get(sub_id)
+            if not by_id_sub:
+                return None, _("subscription_id: unknown subscription id %(value)s", value=sub_id)
+            if sub and sub != by_id_sub:
+                return None, _(
+                    "subscription_id: %(value)s is not the subscription %(ref)s",
+                    value=sub_id,
+                    ref=ref,
+                )
+            sub = by_id_sub
+        return sub, None
+
+    @api.model
+    def _q2c_resolve_metric(self, item, sub, metrics):
+        """``(MetricInfo, None)`` of an ingested item's metric code, or ``(None, error)``."""
+        code = item.get("metric")
+        if code is None or code == "":
+            return None, _("metric: required (the code of a usage metric)")
+        if not isinstance(code, str):
+            return None, _("metric: must be a metric code (a string), got %(value)r", value=code)
+        code = code.strip()
+        metric = metrics.get((code, sub.company_id)) or metrics.get((code, False))
+        if not metric:
+            return None, _(
+                "metric: unknown usage metric code %(code)r in the company %(company)s",
+                code=code,
+                company=self.env["res.company"].browse(sub.company_id).name,
+            )
+        return metric, None
+
+    @api.model
+    def _q2c_check_event(self, item, sub, metric, usage_metrics):
+        """Check the fields of one event of ``sub`` (a SubInfo) for ``metric`` (a MetricInfo),
+        both resolved or None: ``(row, None)`` with the values to store, or ``(None, error)``,
+        the error naming the field."""
+        transaction_id = item.get("transaction_id")
+        if not isinstance(transaction_id, str) or not transaction_id.strip():
+            return None, _("transaction_id: required (a non-empty string)")
+        transaction_id = transaction_id.strip()
+        if len(transaction_id) > TRANSACTION_ID_SIZE:
+            return None, _(
+                "transaction_id: longer than %(size)s characters", size=TRANSACTION_ID_SIZE
+            )
+        if not sub:
+            return None, _("subscription_id: required")
+        if sub.state == "closed":
+            return None, _("subscription: %(ref)s is closed", ref=sub.name)
+        if not metric:
+            return None, _("metric_id: required (a usage metric)")
+        quantity = item.get("quantity", 1)
+        if quantity is None:
+            quantity = 1
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
+            return None, _("quantity: must be a number, got %(value)r", value=quantity)
+        if math.isnan(quantity) or math.isinf(quantity):
+            return None, _("quantity: must be a finite number, got %(value)s", value=quantity)
+        if quantity < 0:
+            return None, _("quantity: cannot be negative, got %(value)s", value=quantity)
+        quantity = float(quantity)
+        raw_timestamp = item.get("timestamp")
+        timestamp = self._q2c_parse_timestamp(raw_timestamp)
+        if timestamp is None:
+            return None, _(
+                "timestamp: malformed, expected ISO 8601 such as 2026-01-31T23:59:59Z, got"
+                " %(value)r",
+                value=raw_timestamp,
+            )
+        properties = item.get("properties")
+        properties_json = None
+        if properties in (None, False) or properties == {}:
+            properties = None
+        elif not isinstance(properties, dict):
+            return None, _(
+                "properties: must be a dictionary (struct), got %(type)s",
+                type=type(properties).__name__,
+            )
+        else:
+            properties_json = _JSON.encode(properties)
+        given = raw_timestamp not in (None, False, "")
+        payload_hash = hashlib.blake2b(
+            f"{metric.id}|{quantity!r}|{timestamp.isoformat() if given else ''}|"
+            f"{properties_json or ''}".encode(),
+            digest_size=16,
+        ).hexdigest()
+        reason = self._q2c_unbillable_reason(sub, metric, usage_metrics)
+        return {
+            "subscription_id": sub.id,
+            "metric_id": metric.id,
+            "transaction_id": transaction_id,
+            "quantity": quantity,
+            "timestamp": timestamp,
+            "properties": properties,
+            "properties_json": properties_json,
+            "payload_hash": payload_hash,
+            "state": "unbillable" if reason else "pending",
+            "unbillable_reason": reason or None,
+        }, None
+
+    @api.model
+    def _q2c_parse_timestamp(self, value):
+        """A naive UTC datetime (to the second, as stored) from an ISO 8601 string (a
+        trailing Z or an offset is converted to UTC; no offset means UTC; a date alone is its
+        midnight), a datetime or a date; now when empty; None when malformed."""
+        if value in (None, False, ""):
+            return fields.Datetime.now()
+        if isinstance(value, datetime):
+            return _utc_naive(value).replace(microsecond=0)
+        if isinstance(value, date):
+            return day_start(value)
+        if not isinstance(value, str):
+            return None
+        text = value.strip()
+        if len(text) < 10:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if parsed.year < 1000:
+            return None
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        return parsed.replace(microsecond=0) if parsed.microsecond else parsed
+
+    @api.model
+    def _q2c_parse_properties_text(self, text):
+        if not text or not text.strip():
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValidationError(_("properties: not valid JSON: %(value)s", value=text)) from None
+        if not isinstance(value, dict):
+            raise ValidationError(
+                _(
+                    'properties: must be a JSON object such as {"user": "alice"}, got %(value)s',
+                    value=text,
+                )
+            )
+        return value or None
+
+    @api.model
+    def _q2c_usage_metrics_by_subscription(self, subscription_ids):
+        """``{subscription_id: set of metric ids}`` of the usage plans on the subscriptions'
+        lines (any dates): an event of another metric cannot be billed. Two queries."""
+        if not subscription_ids:
+            return {}
+        # sudo: only plan metrics are read, for subscriptions the caller already found through
+        # the record rules.
+        groups = (
+            self.env["q2c.subscription.line"]
+            .sudo()
+            ._read_group(
+                [("subscription_id", "in", list(subscription_ids)), ("charge_type", "=", "usage")],
+                ["subscription_id", "price_plan_id"],
+            )
+        )
+        result = {sub_id: set() for sub_id in subscription_ids}
+        for sub, plan in groups:
+            if plan.metric_id:
+                result[sub.id].add(plan.metric_id.id)
+        return result
+
+    @api.model
+    def _q2c_unbillable_reason(self, sub, metric, usage_metrics):
+        """Why an event of ``sub`` (SubInfo) for ``metric`` (MetricInfo) cannot be billed, or
+        False."""
+        if metric.id not in usage_metrics.get(sub.id, ()):
+            return _(
+                "No usage plan for the metric %(metric)s on %(sub)s",
+                metric=metric.code,
+                sub=sub.name,
+            )
+        return False
+
+    @api.model
+    def _q2c_insert_rows(self, rows):
+        """Insert ``rows`` with one ``INSERT ... ON CONFLICT DO NOTHING`` (no ORM create per
+        event) and return the keys ``(subscription_id, transaction_id)`` inserted."""
+        self.flush_model()
+        # Key order: concurrent batches lock the unique index in the same order (no deadlock).
+        rows = sorted(rows, key=lambda row: (row["subscription_id"], row["transaction_id"]))
+        columns = [
+            ("subscription_id", "int4", "subscription_id"),
+            ("metric_id", "int4", "metric_id"),
+            ("transaction_id", "varchar", "transaction_id"),
+            ("quantity", "numeric", "quantity"),
+            ("timestamp", "timestamp", "timestamp"),
+            ("properties", "jsonb", "properties_json"),
+            ("state", "varchar", "state"),
+            ("unbillable_reason", "varchar", "unbillable_reason"),
+            ("payload_hash", "varchar", "payload_hash"),
+        ]
+        arrays = [
+            SQL(f"%s::{sql_type}[]", [row[key] for row in rows]) for __, sql_type, key in columns
+        ]
+        self.env.cr.execute(
+            SQL(
+                """
+            INSERT INTO q2c_usage_event (%(columns)s, received_at)
+            SELECT batch.*, %(now)s
+              FROM unnest(%(arrays)s) AS batch(%(columns)s)
+                ON CONFLICT (subscription_id, transaction_id) DO NOTHING
+            RETURNING subscription_id, transaction_id
+            """,
+                columns=SQL(", ").join(SQL.identifier(name) for name, __, __ in columns),
+                arrays=SQL(", ").join(arrays),
+                now=fields.Datetime.now(),
+            )
+        )
+        return set(self.env.cr.fetchall())
+
+    @api.model
+    def _q2c_stored_hashes(self, rows):
+        """``{(subscription_id, transaction_id): payload_hash}`` of stored events."""
+        self.env.cr.execute(
+            SQL(
+                """
+            SELECT e.subscription_id, e.transaction_id, e.payload_hash
+              FROM q2c_usage_event e
+              JOIN unnest(%s::int4[], %s::varchar[]) AS k(subscription_id, transaction_id)
+                ON e.subscription_id = k.subscription_id
+               AND e.transaction_id = k.transaction_id
+            """,
+                [row["subscription_id"] for row in rows],
+                [row["transaction_id"] for row in rows],
+            )
+        )
+        return {(sub_id, txn): digest for sub_id, txn, digest in self.env.cr.fetchall()}
+
+    # ------------------------------------------------------------------
+    # Aggregation (billing, views)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_invalidate_usage_cache(self):
+        """After raw SQL on the events: drop what the ORM cache holds of them and of the
+        fields computed from them (counts, current usage, invoice line links)."""
+        self.invalidate_model()
+        self.env["q2c.usage.summary"].invalidate_model()
+        self.env["q2c.subscription"].invalidate_model(
+            [
+                "usage_summary_ids",
+                "usage_unbilled_amount",
+                "usage_event_count",
+                "usage_unbillable_count",
+                "usage_enabled",
+            ]
+        )
+        self.env["q2c.usage.metric"].invalidate_model(["event_count"])
+        self.env["account.move.line"].invalidate_model(["q2c_usage_event_ids"])
+        self.env["account.move"].invalidate_model(["q2c_usage_event_count"])
+
+    @api.model
+    def _q2c_aggregate_sql(self, event, metric, condition):
+        """SQL of the quantity of a group of events under their metric's aggregation, for the
+        events matching ``condition``: ``sum``, ``max``, ``count``, ``unique_count`` (distinct
+        values of ``properties ->> unique_property``, events without it are not counted) and
+        ``last`` (the quantity of the latest event by timestamp, then id). The costly
+        aggregates only run on the events of metrics that use them."""
+        return SQL(
+            """CASE %(m)s.aggregation
+                 WHEN 'sum' THEN SUM(%(e)s.quantity) FILTER (WHERE %(cond)s)
+                 WHEN 'max' THEN MAX(%(e)s.quantity) FILTER (WHERE %(cond)s)
+                 WHEN 'count' THEN COUNT(%(e)s.id) FILTER (WHERE %(cond)s)
+                 WHEN 'unique_count' THEN COUNT(DISTINCT %(e)s.properties ->> %(m)s.unique_property)
+                     FILTER (WHERE %(cond)s AND %(m)s.aggregation = 'unique_count')
+                 WHEN 'last' THEN (ARRAY_AGG(%(e)s.quantity ORDER BY %(e)s.timestamp DESC, %(e)s.id DESC)
+                     FILTER (WHERE %(cond)s AND %(m)s.aggregation = 'last'))[1]
+               END""",
+            m=SQL.identifier(metric),
+            e=SQL.identifier(event),
+            cond=condition,
+        )
+
+    @api.model
+    def _q2c_aggregate(self, windows):
+        """Aggregate the events of ``windows`` in one query.
+
+        :param windows: ``[(key, subscription_id, metric_id, date_from, date_to)]``, the dates
+            inclusive (timestamps from ``date_from`` 00:00 UTC to ``date_to`` 24:00 UTC)
+        :return: ``{key: {"quantity", "billed_quantity", "pending_count", "billed_count"}}``
+            for the windows holding events: ``quantity`` over the pending and billed events,
+            ``billed_quantity`` over the billed ones only (what was invoiced), each under the
+            metric's aggregation. Unbillable events are left out.
+        """
+        if not windows:
+            return {}
+        self.flush_model()
+        keys = {}
+        values = []
+        for index, (key, sub_id, metric_id, date_from, date_to) in enumerate(windows):
+            keys[index] = key
+            values.append(
+                SQL(
+                    "(%s::int4, %s::int4, %s::int4, %s::timestamp, %s::timestamp)",
+                    index,
+                    sub_id,
+                    metric_id,
+                    day_start(date_from),
+                    day_start(date_to + ONE_DAY),
+                )
+            )
+        everything = SQL("TRUE")
+        billed = SQL("e.state = 'billed'")
+        self.env.cr.execute(
+            SQL(
+                """
+            SELECT w.wkey,
+                   COUNT(e.id) FILTER (WHERE e.state = 'pending'),
+                   COUNT(e.id) FILTER (WHERE e.state = 'billed'),
+                   %(quantity)s,
+                   %(billed_quantity)s
+              FROM (VALUES %(values)s) AS w(wkey, subscription_id, metric_id, ts_from, ts_to)
+              JOIN q2c_usage_metric m ON m.id = w.metric_id
+              JOIN q2c_usage_event e
+                ON e.subscription_id = w.subscription_id
+               AND e.metric_id = w.metric_id
+               AND e.timestamp >= w.ts_from
+               AND e.timestamp < w.ts_to
+               AND e.state IN ('pending', 'billed')
+             GROUP BY w.wkey, m.id
+            """,
+                values=SQL(", ").join(values),
+                quantity=self._q2c_aggregate_sql("e", "m", everything),
+                billed_quantity=self._q2c_aggregate_sql("e", "m", billed),
+            )
+        )
+        return {
+            keys[wkey]: {
+                "pending_count": pending,
+                "billed_count": billed_count,
+                "quantity": float(quantity or 0.0),
+                "billed_quantity": float(billed_quantity or 0.0),
+            }
+            for wkey, pending, billed_count, quantity, billed_quantity in self.env.cr.fetchall()
+        }
+
+    @api.model
+    def _q2c_link_invoice_lines(self, lines):
+        """Mark billed and link to ``lines`` (usage invoice lines: subscription, metric and
+        dated period) their pending events, in one query. Returns the count linked."""
+        lines = lines.filtered(
+            lambda line: (
+                line.q2c_usage_metric_id
+                and line.q2c_subscription_id
+                and line.q2c_period_start
+                and line.q2c_period_end
+            )
+        )
+        if not lines:
+            return 0
+        self.flush_model()
+        values = SQL(", ").join(
+            SQL(
+                "(%s::int4, %s::int4, %s::int4, %s::timestamp, %s::timestamp)",
+                line.id,
+                line.q2c_subscription_id.id,
+                line.q2c_usage_metric_id.id,
+                day_start(line.q2c_period_start),
+                day_start(line.q2c_period_end + ONE_DAY),
+            )
+            for line in lines
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+            UPDATE q2c_usage_event e
+               SET state = 'billed', invoice_line_id = l.line_id, unbillable_reason = NULL
+              FROM (VALUES %(values)s) AS l(line_id, subscription_id, metric_id, ts_from, ts_to)
+             WHERE e.subscription_id = l.subscription_id
+               AND e.metric_id = l.metric_id
+               AND e.state = 'pending'
+               AND e.timestamp >= l.ts_from
+               AND e.timestamp < l.ts_to
+            """,
+                values=values,
+            )
+        )
+        count = self.env.cr.rowcount
+        self._q2c_invalidate_usage_cache()
+        return count
+
+    @api.model
+    def _q2c_release_invoice_lines(self, lines):
+        """Events of deleted invoice lines go back to pending (billed again by the next
+        invoice, as late usage when their period is invoiced already)."""
+        if not lines:
+            return 0
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+            UPDATE q2c_usage_event
+               SET state = 'pending', invoice_line_id = NULL
+             WHERE invoice_line_id = ANY(%s)
+            """,
+                lines.ids,
+            )
+        )
+        count = self.env.cr.rowcount
+        self._q2c_invalidate_usage_cache()
+        return count
