@@ -11,9 +11,11 @@
         "security/q2c_billing_groups.xml",
         "security/ir.model.access.csv",
         "security/q2c_billing_rules.xml",
+        "security/q2c_billing_payment_rules.xml",
         "data/q2c_close_reason_data.xml",
         "data/q2c_subscription_data.xml",
         "data/q2c_billing_cron.xml",
+        "data/q2c_autopay_cron.xml",
         "data/q2c_metrics_cron.xml",
         "views/q2c_close_reason_views.xml",
         "views/q2c_billing_menus.xml",
@@ -24,6 +26,10 @@
         "views/q2c_billing_run_views.xml",
         "views/account_move_subscription_views.xml",
         "views/res_config_settings_views.xml",
+        "views/account_move_views.xml",
+        "views/payment_transaction_views.xml",
+        "views/q2c_subscription_payment_views.xml",
+        "views/q2c_portal_templates.xml",
         "report/report_invoice.xml",
         "views/q2c_usage_metric_views.xml",
         "views/q2c_price_plan_views.xml",
@@ -36,6 +42,14 @@
         "demo/q2c_price_plan_demo.xml",
         "demo/q2c_subscription_demo.xml",
     ],
+    "assets": {
+        "web.assets_frontend": [
+            "q2c_billing/static/src/js/q2c_portal_subscription.js",
+        ],
+        "web.assets_tests": [
+            "q2c_billing/static/tests/tours/*.js",
+        ],
+    },
     "installable": True,
     "application": True,
 }

@@ -12,6 +12,7 @@
         "security/ir.model.access.csv",
         "security/q2c_cpq_security.xml",
         "data/mail_activity_type_data.xml",
+        "report/q2c_quote_templates.xml",
         "wizards/q2c_approval_reject_wizard_views.xml",
         "views/product_template_views.xml",
         "views/sale_order_views.xml",

@@ -13,6 +13,12 @@ from . import q2c_billing_run_error
 from . import account_move_line
 from . import res_company
 from . import res_config_settings
+from . import account_move
+from . import payment_transaction
+from . import payment_token
+from . import q2c_subscription_payment
+from . import res_company_payment
+from . import res_config_settings_payment
 from . import q2c_subscription_state_log
 from . import q2c_mrr_movement
 from . import q2c_subscription_metrics

@@ -1,2 +1,2 @@
-from . import q2c_mrr_report
 from . import q2c_usage_summary
+from . import q2c_mrr_report

@@ -91,6 +91,10 @@ class Q2cAutopayCommon(Q2cSubscriptionCommon):
         with patch(f"{DEMO_TX}._send_payment_request", autospec=True, side_effect=send) as mock:
             yield mock
 
+    def _q2c_chatter(self, record):
+        """The text of every message of ``record``'s chatter."""
+        return " ".join(str(body) for body in record.message_ids.mapped("body"))
+
     def _q2c_notify(self, tx, state, **extra):
         """A provider notification (webhook) for ``tx``, then what the payment post-processing
         cron does (without its commit)."""

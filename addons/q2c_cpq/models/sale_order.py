@@ -4,8 +4,16 @@ from markupsafe import Markup
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from odoo.addons.q2c_billing.tools import period as periods
+
 # Order fields whose change makes a granted approval void (lines: see sale_order_line.py).
 Q2C_APPROVAL_ORDER_FIELDS = {
+    "q2c_quote_type",
+    "q2c_subscription_id",
+    "q2c_billing_period",
+    "q2c_billing_interval",
+    "q2c_term_months",
+    "q2c_renewal_uplift",
     "pricelist_id",
     "payment_term_id",
     "currency_id",
@@ -81,6 +89,29 @@ class SaleOrder(models.Model):
     q2c_renewal_uplift = fields.Float(
         string="Renewal Uplift (%)",
         help="Renewal quotes: price increase applied to the renewed lines.",
+    )
+    q2c_subscription_id = fields.Many2one(
+        "q2c.subscription",
+        string="Subscription",
+        copy=False,
+        index="btree_not_null",
+        tracking=True,
+        check_company=True,
+        domain="[('partner_id', 'child_of', q2c_commercial_partner_id), ('state', '!=', 'closed')]",
+        help="The subscription this quote amends, renews or cancels; for a new quote, the "
+        "subscription created on confirmation.",
+    )
+    q2c_commercial_partner_id = fields.Many2one(related="partner_id.commercial_partner_id")
+    q2c_close_reason_id = fields.Many2one(
+        "q2c.close.reason",
+        string="Cancellation Reason",
+        help="Cancellation quotes: the reason given to the subscription when it is closed.",
+    )
+    q2c_preview_html = fields.Html(
+        string="Preview",
+        compute="_compute_q2c_preview_html",
+        sanitize=False,
+        help="Invoice schedule, MRR and ARR change and total contract value of the quote.",
     )
     q2c_config_issues = fields.Json(
         string="Configuration Check",
@@ -233,9 +264,45 @@ class SaleOrder(models.Model):
         if vals_list:
             self.order_line = [Command.create(vals) for vals in vals_list]
 
+    @api.onchange("q2c_subscription_id", "q2c_quote_type")
+    def _onchange_q2c_subscription_id(self):
+        if self.state not in ("draft", "sent") or self.q2c_quote_type == "new":
+            return
+        sub = self.q2c_subscription_id
+        loaded = self.order_line.filtered("q2c_subscription_line_id")
+        if loaded and loaded.q2c_subscription_line_id.subscription_id == sub._origin:
+            return
+        commands = [Command.delete(line.id) for line in loaded]
+        if sub:
+            self.partner_id = self.partner_id or sub.partner_id
+            commands += [
+                Command.create(vals) for vals in self._q2c_prepare_lines_from_subscription(sub)
+            ]
+        self.order_line = commands
+
     # ------------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        Subscription = self.env["q2c.subscription"]
+        for vals in vals_list:
+            if (
+                vals.get("q2c_subscription_id")
+                and vals.get("q2c_quote_type", "new") != "new"
+                and not vals.get("order_line")
+            ):
+                sub = Subscription.browse(vals["q2c_subscription_id"])
+                sub.check_access("read")
+                vals["order_line"] = [
+                    Command.create(line_vals)
+                    for line_vals in self.with_context(
+                        q2c_quote_type=vals["q2c_quote_type"],
+                        q2c_start_date=vals.get("q2c_start_date"),
+                    )._q2c_prepare_lines_from_subscription(sub)
+                ]
+        return super().create(vals_list)
 
     def write(self, vals):
         relevant = Q2C_APPROVAL_ORDER_FIELDS & set(vals)
@@ -264,7 +331,13 @@ class SaleOrder(models.Model):
         error = super()._confirmation_error_message()
         if error:
             return error
-        return self._q2c_blocking_message("confirm")
+        return self._q2c_blocking_message("confirm") or self._q2c_subscription_error_message()
+
+    def _action_confirm(self):
+        res = super()._action_confirm()
+        for order in self:
+            order._q2c_apply_to_subscription()
+        return res
 
     @api.returns("mail.message", lambda value: value.id)
     def message_post(self, **kwargs):
@@ -402,6 +475,21 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
+
+    def q2c_preview(self):
+        """What the quote does to the customer's subscription, before confirmation (pure).
+
+        :return: {"invoice_schedule": [{"date", "amount"}], "mrr_delta", "arr_delta", "tcv",
+            "currency"} and, when q2c_revrec provides it, "revenue_schedule": [{"period",
+            "amount"}]. Amounts are untaxed, in the quote's currency; see readme/USAGE.md.
+        """
+        self.ensure_one()
+        self.check_access("read")
+        preview = self._q2c_compute_preview()
+        revenue = self._q2c_preview_revenue_schedule(preview)  # pylint: disable=assignment-from-none
+        if revenue is not None:
+            preview["revenue_schedule"] = revenue
+        return preview
 
     def q2c_check_configuration(self):
         """Configuration rule violations and recommendations of this quote.
@@ -885,3 +973,717 @@ class SaleOrder(models.Model):
                 ),
                 subtype_xmlid="mail.mt_note",
             )
+
+    # ------------------------------------------------------------------
+    # Quote types: lines from the subscription, checks, confirmation
+    # ------------------------------------------------------------------
+
+    def _q2c_effective_date(self):
+        """The date a quote acts on its subscription: the start date of a new subscription, the
+        effective date of an amendment, the first day of a renewal term or the last day of
+        service of a cancellation (see `_q2c_renewal_start` for renewals)."""
+        self.ensure_one()
+        if self.q2c_start_date:
+            return self.q2c_start_date
+        if self.state == "sale" and self.date_order:
+            return fields.Datetime.context_timestamp(self, self.date_order).date()
+        return fields.Date.context_today(self)
+
+    def _q2c_prepare_lines_from_subscription(self, subscription):
+        """Order line values reproducing the subscription's current lines (amendments and
+        renewals start from them; a cancellation shows them at quantity 0)."""
+        quote_type = self.env.context.get("q2c_quote_type") or self[:1].q2c_quote_type
+        # sudo: the lines of a subscription the user may read (checked by the caller).
+        sub = subscription.sudo()
+        day = fields.Date.context_today(self)
+        if quote_type == "renewal" and sub.end_date:
+            day = sub.end_date
+        vals_list = []
+        for sequence, line in enumerate(sub.line_ids.sorted(lambda ln: (ln.sequence, ln.id))):
+            if line.end_date and line.end_date < day:
+                continue
+            if line.charge_type == "one_time" and (line.one_time_billed or quote_type != "new"):
+                continue
+            vals_list.append(
+                {
+                    "product_id": line.product_id.id,
+                    "q2c_price_plan_id": line.price_plan_id.id,
+                    "product_uom_qty": 0.0 if quote_type == "cancellation" else line.quantity,
+                    "discount": line.discount,
+                    "sequence": 10 + sequence,
+                    "q2c_subscription_line_id": line.id,
+                    "q2c_previous_quantity": line.quantity,
+                }
+            )
+        return vals_list
+
+    def _q2c_subscription_lines(self):
+        """The lines that go to the subscription (they have a price plan)."""
+        self.ensure_one()
+        return self.order_line.filtered(lambda ln: ln._q2c_is_subscription_line())
+
+    def _q2c_needs_subscription(self):
+        """A new quote creates a subscription when it has recurring or usage lines."""
+        self.ensure_one()
+        return any(
+            line.q2c_charge_type in ("recurring", "usage") and line.product_uom_qty > 0
+            for line in self._q2c_subscription_lines()
+        )
+
+    def _q2c_subscription_error_message(self):
+        """Why the quote cannot be applied to a subscription, or False."""
+        self.ensure_one()
+        if self.env.context.get("q2c_skip_checks"):
+            return False
+        lines = self._q2c_subscription_lines()
+        for line in lines:
+            plan = line.q2c_price_plan_id
+            if plan.currency_id and plan.currency_id != self.currency_id:
+                return _(
+                    "Quote %(order)s, line %(product)s: the price plan %(plan)s is in "
+                    "%(plan_currency)s, the quote in %(currency)s.",
+                    order=self.name,
+                    product=line.product_id.display_name,
+                    plan=plan.name,
+                    plan_currency=plan.currency_id.name,
+                    currency=self.currency_id.name,
+                )
+            if (
+                plan.charge_type != "usage"
+                and not line.q2c_bundle_parent_id
+                and line.product_uom_qty > 0
+                and not line.q2c_exact_price_unit
+            ):
+                return _(
+                    "Quote %(order)s, line %(product)s: its unit price was changed by hand, "
+                    "but the subscription bills the price plan %(plan)s. Reset the price "
+                    "(Update Prices) and give a discount instead.",
+                    order=self.name,
+                    product=line.product_id.display_name,
+                    plan=plan.name,
+                )
+        if self.q2c_quote_type == "new":
+            return False
+        sub = self.q2c_subscription_id.sudo()  # sudo: read the state of the linked subscription
+        if not sub:
+            return _(
+                "Quote %(order)s is a %(type)s: set the field 'Subscription'.",
+                order=self.name,
+                type=self._q2c_quote_type_label(),
+            )
+        if sub.state == "closed":
+            return _(
+                "Quote %(order)s: the subscription %(sub)s is closed.",
+                order=self.name,
+                sub=sub.name,
+            )
+        if sub.partner_id.commercial_partner_id != self.partner_id.commercial_partner_id:
+            return _(
+                "Quote %(order)s: the subscription %(sub)s belongs to %(partner)s, not to the "
+                "quote's customer.",
+                order=self.name,
+                sub=sub.name,
+                partner=sub.partner_id.display_name,
+            )
+        if sub.currency_id != self.currency_id:
+            return _(
+                "Quote %(order)s: the subscription %(sub)s is in %(sub_currency)s, the quote in "
+                "%(currency)s.",
+                order=self.name,
+                sub=sub.name,
+                sub_currency=sub.currency_id.name,
+                currency=self.currency_id.name,
+            )
+        if self.q2c_quote_type == "renewal":
+            if not sub.end_date:
+                return _(
+                    "Quote %(order)s: the subscription %(sub)s has no end date (evergreen), it "
+                    "cannot be renewed; use an amendment.",
+                    order=self.name,
+                    sub=sub.name,
+                )
+            if self.q2c_term_months <= 0:
+                return _(
+                    "Quote %(order)s: a renewal needs the field 'Term (months)'.",
+                    order=self.name,
+                )
+        return False
+
+    def _q2c_quote_type_label(self):
+        self.ensure_one()
+        return dict(self._fields["q2c_quote_type"]._description_selection(self.env))[
+            self.q2c_quote_type
+        ]
+
+    def _q2c_prepare_subscription_vals(self):
+        """Values of the subscription a new quote creates (lines included)."""
+        self.ensure_one()
+        start = self._q2c_effective_date()
+        vals = {
+            "partner_id": self.partner_id.id,
+            "company_id": self.company_id.id,
+            "currency_id": self.currency_id.id,
+            "user_id": self.user_id.id,
+            "sale_order_id": self.id,
+            "start_date": start,
+            "end_date": (
+                periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY
+                if self.q2c_term_months > 0
+                else False
+            ),
+            "billing_period": self.q2c_billing_period or "month",
+            "billing_interval": self.q2c_billing_interval or 1,
+            "auto_renew": self.q2c_auto_renew,
+            "renewal_term_months": self.q2c_term_months or 12,
+            "note": self.note,
+            "line_ids": [
+                Command.create(line._q2c_prepare_subscription_line_vals(sequence=10 + index))
+                for index, line in enumerate(self._q2c_subscription_lines())
+                if line.product_uom_qty > 0
+            ],
+        }
+        for field_name in ("pricelist_id", "payment_term_id", "fiscal_position_id"):
+            if self[field_name]:
+                vals[field_name] = self[field_name].id
+        return vals
+
+    def _q2c_apply_to_subscription(self):
+        """Confirmation: create the subscription (new) or amend, renew or close the linked one,
+        through q2c_billing's public methods. Hook per quote type: `_q2c_apply_<type>`."""
+        self.ensure_one()
+        getattr(self, "_q2c_apply_%s" % self.q2c_quote_type)()
+
+    def _q2c_apply_new(self):
+        if not self._q2c_needs_subscription():
+            return
+        # sudo: confirming the quote (write access checked by action_confirm) creates its
+        # subscription; salespeople need no billing rights for that.
+        sub = self.env["q2c.subscription"].sudo().create(self._q2c_prepare_subscription_vals())
+        sub.action_activate()
+        lines = self._q2c_subscription_lines().filtered(lambda ln: ln.product_uom_qty > 0)
+        for line, sub_line in zip(
+            lines, sub.line_ids.sorted(lambda ln: (ln.sequence, ln.id)), strict=True
+        ):
+            line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = sub_line
+        self.with_context(q2c_keep_approval=True).q2c_subscription_id = sub
+        self._q2c_post_subscription_message(_("Subscription %(sub)s created.", sub=sub.name), sub)
+
+    def _q2c_prepare_subscription_changes(self):
+        """The `changes` of an amendment for `q2c.subscription.apply_change`."""
+        self.ensure_one()
+        sub = self.q2c_subscription_id.sudo()
+        effective = self._q2c_effective_date()
+        changes = []
+        kept = self.env["q2c.subscription.line"]
+        for line in self._q2c_subscription_lines():
+            sub_line = line.q2c_subscription_line_id.sudo()
+            quantity = self.env["q2c.config.rule"]._q2c_line_quantity(line)
+            if sub_line and sub_line.subscription_id == sub:
+                kept |= sub_line
+                if (sub_line.product_id, sub_line.price_plan_id, sub_line.quantity) == (
+                    line.product_id,
+                    line.q2c_price_plan_id,
+                    quantity,
+                ):
+                    continue
+                changes.append(
+                    {
+                        "line_id": sub_line.id,
+                        "product_id": line.product_id.id,
+                        "price_plan_id": line.q2c_price_plan_id.id,
+                        "quantity": quantity,
+                    }
+                )
+            elif quantity > 0:
+                changes.append(
+                    {
+                        "line_id": False,
+                        "product_id": line.product_id.id,
+                        "price_plan_id": line.q2c_price_plan_id.id,
+                        "quantity": quantity,
+                    }
+                )
+        for sub_line in sub.line_ids - kept:
+            if sub_line.end_date and sub_line.end_date < effective:
+                continue
+            if sub_line.charge_type == "one_time":
+                continue
+            changes.append(
+                {
+                    "line_id": sub_line.id,
+                    "product_id": sub_line.product_id.id,
+                    "price_plan_id": sub_line.price_plan_id.id,
+                    "quantity": 0.0,
+                }
+            )
+        return changes
+
+    def _q2c_apply_amendment(self):
+        # sudo: the confirmed quote amends its subscription (rights checked by action_confirm).
+        sub = self.q2c_subscription_id.sudo()
+        changes = self._q2c_prepare_subscription_changes()
+        before = sub.line_ids
+        if changes:
+            sub.apply_change(changes, self._q2c_effective_date().isoformat())
+        added = sub.line_ids - before
+        for line in self._q2c_subscription_lines():
+            sub_line = line.q2c_subscription_line_id.sudo()
+            if not sub_line:
+                sub_line = added.filtered(lambda sl, line=line: sl.product_id == line.product_id)[
+                    :1
+                ]
+                added -= sub_line
+                if sub_line:
+                    line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = sub_line
+            if sub_line and sub_line.discount != line.discount and line.product_uom_qty > 0:
+                sub_line.discount = line.discount
+        self._q2c_post_subscription_message(
+            _(
+                "Subscription %(sub)s amended from %(date)s.",
+                sub=sub.name,
+                date=self._q2c_effective_date(),
+            ),
+            sub,
+        )
+
+    def _q2c_renewal_start(self):
+        """First day of the renewal term: the start date when set, else the day after the
+        subscription's end date."""
+        self.ensure_one()
+        if self.q2c_start_date:
+            return self.q2c_start_date
+        return self.q2c_subscription_id.sudo().end_date + periods.ONE_DAY
+
+    def _q2c_renew(self, sub):
+        """Renew `sub` (sudo) for the quote's term: unchanged lines carry on, changed lines (the
+        quantity, plan, discount or the uplift) end the day before the renewal and continue as
+        dated lines from it; lines left out of the quote end with the current term."""
+        self.ensure_one()
+        start = self._q2c_renewal_start()
+        end = periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY
+        last_day = start - periods.ONE_DAY
+        Line = self.env["q2c.subscription.line"].sudo()
+        kept = Line
+        vals_list = []
+        line_links = []
+        for index, line in enumerate(self._q2c_subscription_lines()):
+            vals = line._q2c_prepare_subscription_line_vals(sequence=10 + index)
+            sub_line = line.q2c_subscription_line_id.sudo()
+            if sub_line and sub_line.subscription_id == sub:
+                kept |= sub_line
+                unchanged = (
+                    sub_line.product_id.id == vals["product_id"]
+                    and sub_line.price_plan_id.id == vals["price_plan_id"]
+                    and sub_line.quantity == vals["quantity"]
+                    and sub_line.discount == vals["discount"]
+                    and sub_line.price_multiplier == vals["price_multiplier"]
+                )
+                if unchanged:
+                    continue
+                if not sub_line.end_date or sub_line.end_date > last_day:
+                    sub_line.end_date = last_day
+            if vals["quantity"] <= 0:
+                continue
+            vals.update(subscription_id=sub.id, start_date=start)
+            vals_list.append(vals)
+            line_links.append(line)
+        for sub_line in sub.line_ids - kept:
+            if sub_line.charge_type != "one_time" and (
+                not sub_line.end_date or sub_line.end_date > last_day
+            ):
+                sub_line.end_date = last_day
+        new_lines = Line.create(vals_list)
+        for line, sub_line in zip(line_links, new_lines, strict=True):
+            line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = sub_line
+        sub.write(
+            {
+                "end_date": end,
+                "auto_renew": self.q2c_auto_renew,
+                "renewal_term_months": self.q2c_term_months,
+            }
+        )
+        return start, end
+
+    def _q2c_apply_renewal(self):
+        # sudo: the confirmed quote renews its subscription (rights checked by action_confirm).
+        sub = self.q2c_subscription_id.sudo()
+        start, end = self._q2c_renew(sub)
+        message = _(
+            "Renewed by quote %(order)s from %(start)s to %(end)s.",
+            order=self.name,
+            start=start,
+            end=end,
+        )
+        if self.q2c_renewal_uplift:
+            message = _(
+                "Renewed by quote %(order)s from %(start)s to %(end)s, prices uplifted by "
+                "%(uplift)s%%.",
+                order=self.name,
+                start=start,
+                end=end,
+                uplift=self.q2c_renewal_uplift,
+            )
+        sub.message_post(body=message, subtype_xmlid="mail.mt_note")
+        self._q2c_post_subscription_message(
+            _("Subscription %(sub)s renewed until %(end)s.", sub=sub.name, end=end), sub
+        )
+
+    def _q2c_apply_cancellation(self):
+        # sudo: the confirmed quote closes its subscription (rights checked by action_confirm).
+        sub = self.q2c_subscription_id.sudo()
+        day = self._q2c_effective_date()
+        sub.action_close(day.isoformat(), self.q2c_close_reason_id.id or None)
+        self._q2c_post_subscription_message(
+            _("Subscription %(sub)s closed on %(date)s.", sub=sub.name, date=day), sub
+        )
+
+    def _q2c_post_subscription_message(self, text, sub):
+        self.ensure_one()
+        self.message_post(
+            body=Markup(
+                "<p>%s <a href='#' data-oe-model='q2c.subscription' data-oe-id='%s'>%s</a></p>"
+            )
+            % (text, sub.id, sub.name),
+            subtype_xmlid="mail.mt_note",
+        )
+
+    # ------------------------------------------------------------------
+    # Preview
+    # ------------------------------------------------------------------
+
+    def _q2c_preview_horizon(self, start):
+        """Last day previewed: the end of the term, or one year for an evergreen quote."""
+        self.ensure_one()
+        months = self.q2c_term_months if self.q2c_term_months > 0 else 12
+        return periods.add_months(start, months) - periods.ONE_DAY
+
+    def _q2c_billing_dates(self, anchor, first, last, months):
+        """Billing dates (period starts counted from `anchor`) from `first` to `last`."""
+        dates = []
+        index = 0
+        day = anchor
+        while day <= last:
+            if day >= first:
+                dates.append(day)
+            index += 1
+            day = periods.add_months(anchor, index * months)
+        return dates
+
+    def _q2c_simulate(self, callback):
+        """Run `callback()` in a savepoint rolled back afterwards and return its result: the
+        preview builds the subscription as confirming would, asks q2c_billing for its invoices
+        (`preview_invoice`, pure) and leaves no trace. Nothing is invoiced in there."""
+
+        class _Rollback(Exception):
+            pass
+
+        result = {}
+        try:
+            with self.env.cr.savepoint():
+                result["value"] = callback()
+                raise _Rollback
+        except _Rollback:
+            pass
+        return result["value"]
+
+    def _q2c_compute_preview(self):
+        """The preview of `q2c_preview`; one hook per quote type: `_q2c_preview_<type>`."""
+        self.ensure_one()
+        schedule, mrr_delta = getattr(self, "_q2c_preview_%s" % self.q2c_quote_type)()
+        currency = self.currency_id
+        rows = [
+            {"date": day.isoformat(), "amount": currency.round(amount)}
+            for day, amount in sorted(schedule.items())
+            if not currency.is_zero(amount)
+        ]
+        mrr_delta = currency.round(mrr_delta)
+        return {
+            "invoice_schedule": rows,
+            "mrr_delta": mrr_delta,
+            "arr_delta": currency.round(12 * mrr_delta),
+            "tcv": currency.round(sum(row["amount"] for row in rows)),
+            "currency": currency.name,
+        }
+
+    def _q2c_order_invoiced_amount(self):
+        """Untaxed amount of the lines the sale order invoices itself (no price plan)."""
+        self.ensure_one()
+        subscription_lines = self._q2c_subscription_lines()
+        return sum(
+            line.price_subtotal
+            for line in self.order_line
+            if not line.display_type and line not in subscription_lines
+        )
+
+    def _q2c_preview_invoices(self, sub, dates):
+        """{date: untaxed amount} of the invoices `sub` bills on `dates` (q2c_billing's own
+        `preview_invoice`)."""
+        schedule = {}
+        for day in dates:
+            invoice = sub.preview_invoice(day.isoformat())
+            if invoice["lines"]:
+                schedule[day] = schedule.get(day, 0.0) + invoice["untaxed"]
+        return schedule
+
+    def _q2c_has_arrears(self, plans):
+        return any(
+            plan.charge_type == "usage" or plan.billing_timing == "in_arrears" for plan in plans
+        )
+
+    def _q2c_preview_new(self):
+        start = self._q2c_effective_date()
+        last = self._q2c_preview_horizon(start)
+        schedule = {}
+        mrr = 0.0
+        if self._q2c_needs_subscription() or self._q2c_subscription_lines():
+
+            def simulate():
+                vals = self._q2c_prepare_subscription_vals()
+                vals.update(name="/", end_date=last, auto_renew=False, sale_order_id=False)
+                # sudo: a throw-away subscription in a rolled back savepoint (read checked).
+                sub = (
+                    self.env["q2c.subscription"]
+                    .sudo()
+                    .with_context(tracking_disable=True, mail_create_nolog=True)
+                    .create(vals)
+                )
+                dates = self._q2c_billing_dates(start, start, last, sub._q2c_period_months())
+                if self._q2c_has_arrears(sub.line_ids.price_plan_id):
+                    dates.append(last + periods.ONE_DAY)
+                invoices = self._q2c_preview_invoices(sub, dates)
+                return invoices, sum(sub.line_ids.mapped("mrr"))
+
+            schedule, mrr = self._q2c_simulate(simulate)
+        own = self._q2c_order_invoiced_amount()
+        if own:
+            schedule[start] = schedule.get(start, 0.0) + own
+        return schedule, mrr
+
+    def _q2c_preview_renewal(self):
+        if self._q2c_subscription_error_message():
+            return self._q2c_preview_unavailable()
+        start = self._q2c_renewal_start()
+        last = periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY
+
+        def simulate():
+            # sudo: renewal simulated in a rolled back savepoint (read checked).
+            sub = self.q2c_subscription_id.sudo().with_context(tracking_disable=True)
+            before = self._q2c_lines_mrr(sub, start - periods.ONE_DAY)
+            self._q2c_renew(sub)
+            sub.auto_renew = False
+            anchor = sub.anchor_date or sub.start_date
+            dates = self._q2c_billing_dates(anchor, start, last, sub._q2c_period_months())
+            if self._q2c_has_arrears(sub.line_ids.price_plan_id):
+                dates.append(last + periods.ONE_DAY)
+            invoices = self._q2c_preview_invoices(sub, dates)
+            return invoices, self._q2c_lines_mrr(sub, start) - before
+
+        schedule, mrr_delta = self._q2c_simulate(simulate)
+        own = self._q2c_order_invoiced_amount()
+        if own:
+            schedule[start] = schedule.get(start, 0.0) + own
+        return schedule, mrr_delta
+
+    def _q2c_recurring_period_amount(self, lines):
+        """One billing period of the recurring `lines` as the subscription bills it: each line
+        rated for the period, times its price factor, less its discount, rounded once."""
+        self.ensure_one()
+        currency = self.currency_id
+        months = self._q2c_period_months()
+        total = 0.0
+        for line in lines:
+            plan = line.q2c_price_plan_id.sudo()
+            quantity = self.env["q2c.config.rule"]._q2c_line_quantity(line)
+            rated = plan._q2c_rate(quantity, period_months=months)["amount"]
+            total += currency.round(
+                rated * (line.q2c_price_multiplier or 1.0) * (1.0 - line.discount / 100.0)
+            )
+        return total
+
+    def _q2c_recurring_mrr(self, lines):
+        """MRR of the recurring `lines` (each line normalized to a month, rounded once)."""
+        self.ensure_one()
+        currency = self.currency_id
+        total = 0.0
+        for line in lines:
+            plan = line.q2c_price_plan_id.sudo()
+            quantity = self.env["q2c.config.rule"]._q2c_line_quantity(line)
+            rated = plan._q2c_rate(quantity)["amount"]
+            monthly = rated * (line.q2c_price_multiplier or 1.0) * (1.0 - line.discount / 100.0)
+            total += currency.round(monthly / periods.PERIOD_MONTHS[plan.recurring_period])
+        return total
+
+    @api.model
+    def _q2c_lines_mrr(self, sub, day):
+        """MRR of the recurring lines of `sub` active on `day`."""
+        return sum(
+            line.mrr
+            for line in sub.line_ids
+            if line.charge_type == "recurring" and line._q2c_is_active_on(day)
+        )
+
+    def _q2c_preview_amendment(self):
+        if self._q2c_subscription_error_message():
+            return self._q2c_preview_unavailable()
+        sub = self.q2c_subscription_id
+        effective = self._q2c_effective_date()
+        changes = self._q2c_prepare_subscription_changes()
+        schedule = {}
+        mrr_delta = 0.0
+        if changes:
+            # The proration as q2c_billing bills it (lines added at the plan's price: their
+            # discount applies from the next billing period).
+            result = sub.preview_change(changes, effective.isoformat())
+            if result["net"]:
+                schedule[effective] = result["net"]
+            sub_sudo = sub.sudo()  # sudo: billing dates of a subscription the user may read
+            lines = self._q2c_subscription_lines().filtered(
+                lambda ln: ln.q2c_charge_type == "recurring" and ln.product_uom_qty > 0
+            )
+            period_amount = self._q2c_recurring_period_amount(lines)
+            mrr_delta = self._q2c_recurring_mrr(lines) - self._q2c_lines_mrr(
+                sub_sudo, effective - periods.ONE_DAY
+            )
+            months = sub_sudo._q2c_period_months()
+            anchor = sub_sudo.anchor_date or sub_sudo.start_date
+            last = sub_sudo.end_date or (periods.add_months(effective, 12) - periods.ONE_DAY)
+            period_start, period_end = periods.period_containing(effective, anchor, months)
+            first = period_end + periods.ONE_DAY
+            if period_start == effective and (
+                not sub_sudo.current_period_end or effective > sub_sudo.current_period_end
+            ):
+                # The change starts a window not billed yet: that window bills the new lines.
+                first = effective
+            for day in self._q2c_billing_dates(anchor, first, last, months):
+                schedule[day] = schedule.get(day, 0.0) + period_amount
+        own = self._q2c_order_invoiced_amount()
+        if own:
+            schedule[effective] = schedule.get(effective, 0.0) + own
+        return schedule, mrr_delta
+
+    def _q2c_preview_cancellation(self):
+        if self._q2c_subscription_error_message():
+            return self._q2c_preview_unavailable()
+        sub = self.q2c_subscription_id
+        day = self._q2c_effective_date() + periods.ONE_DAY
+        # sudo: the lines of a subscription the user may read.
+        changes = [
+            {
+                "line_id": line.id,
+                "product_id": line.product_id.id,
+                "price_plan_id": line.price_plan_id.id,
+                "quantity": 0.0,
+            }
+            for line in sub.sudo().line_ids
+            if line.charge_type == "recurring" and line._q2c_is_active_on(day)
+        ]
+        schedule = {}
+        mrr_delta = 0.0
+        if changes and sub.sudo().state in ("active", "paused"):
+            result = sub.preview_change(changes, day.isoformat())
+            if result["net"]:
+                schedule[day] = result["net"]
+            mrr_delta = result["mrr_delta"]
+        own = self._q2c_order_invoiced_amount()
+        if own:
+            schedule[day] = schedule.get(day, 0.0) + own
+        return schedule, mrr_delta
+
+    def _q2c_preview_unavailable(self):
+        return {}, 0.0
+
+    def _q2c_preview_revenue_schedule(self, preview):
+        """Hook for q2c_revrec: the revenue schedule [{"period", "amount"}] of the quote, or
+        None (no revenue recognition installed)."""
+        return None
+
+    def _compute_q2c_preview_html(self):
+        values = {}
+        for order in self:
+            if not isinstance(order.id, int) or order.state not in ("draft", "sent"):
+                values[order] = False
+                continue
+            try:
+                preview = order.q2c_preview()
+                error = order._q2c_subscription_error_message()
+            except (UserError, ValidationError) as exc:
+                preview, error = None, exc.args[0]
+            values[order] = (preview, error)
+        for order, value in values.items():
+            if not value:
+                order.q2c_preview_html = False
+                continue
+            preview, error = value
+            order.q2c_preview_html = self.env["ir.qweb"]._render(
+                "q2c_cpq.q2c_quote_preview",
+                {
+                    "order": order,
+                    "preview": preview,
+                    "error": error,
+                    "format_amount": order._q2c_format_amount,
+                },
+            )
+
+    def _q2c_format_amount(self, amount):
+        self.ensure_one()
+        return self.currency_id.format(amount)
+
+    # ------------------------------------------------------------------
+    # Quote document
+    # ------------------------------------------------------------------
+
+    def _q2c_get_report_values(self):
+        """What the quote PDF shows besides the core document: subscription terms, recurring
+        and one-time totals and the invoice schedule."""
+        self.ensure_one()
+        currency = self.currency_id
+        lines = self.order_line.filtered(lambda ln: not ln.display_type)
+        subscription_lines = self._q2c_subscription_lines()
+        recurring = subscription_lines.filtered(lambda ln: ln.q2c_charge_type == "recurring")
+        usage = subscription_lines.filtered(lambda ln: ln.q2c_charge_type == "usage")
+        one_time = lines - recurring - usage
+        recurring_total = sum(recurring.mapped("price_subtotal"))
+        months = self._q2c_period_months()
+        period_labels = dict(self._fields["q2c_billing_period"]._description_selection(self.env))
+        period_label = period_labels.get(self.q2c_billing_period or "month")
+        if self.q2c_billing_interval > 1:
+            period_label = _(
+                "every %(count)s x %(period)s", count=self.q2c_billing_interval, period=period_label
+            )
+        else:
+            period_label = _("per %(period)s", period=period_label.lower())
+        start = self._q2c_effective_date()
+        if self.q2c_quote_type == "renewal" and self.q2c_subscription_id.sudo().end_date:
+            start = self._q2c_renewal_start()
+        term_label = (
+            _(
+                "%(months)s months, until %(end)s",
+                months=self.q2c_term_months,
+                end=periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY,
+            )
+            if self.q2c_term_months > 0
+            else _("Evergreen (until cancelled)")
+        )
+        if self.q2c_term_months > 0 and self.q2c_auto_renew:
+            term_label = _("%(term)s, renews automatically", term=term_label)
+        preview = error = None
+        has_subscription = bool(subscription_lines) or self.q2c_quote_type != "new"
+        if has_subscription and self.state in ("draft", "sent"):
+            try:
+                preview = self.q2c_preview()
+            except (UserError, ValidationError) as exc:
+                error = exc.args[0]
+            error = error or self._q2c_subscription_error_message()
+        return {
+            "has_subscription": has_subscription,
+            "billing_label": period_label,
+            "period_label": period_label,
+            "start_date": start,
+            "term_label": term_label,
+            "recurring_total": currency.format(recurring_total),
+            "mrr": currency.format(currency.round(recurring_total / months)),
+            "one_time_total": currency.format(sum(one_time.mapped("price_subtotal"))),
+            "usage_products": ", ".join(usage.product_id.mapped("display_name")),
+            "preview": preview,
+            "preview_error": error,
+        }

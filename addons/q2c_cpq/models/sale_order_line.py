@@ -50,6 +50,34 @@ class SaleOrderLine(models.Model):
         help="Unit price given by the price plan at full precision (tiers make averages such as "
         "41.50 / 6): the line total uses it while the displayed unit price is its rounding.",
     )
+    q2c_subscription_line_id = fields.Many2one(
+        "q2c.subscription.line",
+        string="Subscription Line",
+        copy=False,
+        index="btree_not_null",
+        help="The subscription line this quote line amends or renews (or created on confirmation).",
+    )
+    q2c_previous_quantity = fields.Float(
+        string="Current Quantity",
+        digits="Product Unit of Measure",
+        copy=False,
+        help="Quantity on the subscription when the quote was made (amendments, renewals, "
+        "cancellations).",
+    )
+    q2c_quantity_delta = fields.Float(
+        string="Change",
+        digits="Product Unit of Measure",
+        compute="_compute_q2c_quantity_delta",
+    )
+    q2c_price_multiplier = fields.Float(
+        string="Price Factor",
+        digits=(16, 6),
+        compute="_compute_q2c_price_multiplier",
+        store=True,
+        precompute=True,
+        help="Factor on the price plan: the subscription line's compounded uplifts, and the "
+        "renewal uplift on a renewal quote.",
+    )
     q2c_charge_type = fields.Selection(
         related="q2c_price_plan_id.charge_type", string="Charge Type", store=True
     )
@@ -80,8 +108,36 @@ class SaleOrderLine(models.Model):
             )
             line.q2c_price_plan_id = plan.with_env(self.env)
 
+    @api.depends("product_uom_qty", "q2c_previous_quantity", "q2c_subscription_line_id")
+    def _compute_q2c_quantity_delta(self):
+        for line in self:
+            line.q2c_quantity_delta = (
+                line.product_uom_qty - line.q2c_previous_quantity
+                if line.q2c_subscription_line_id or line.q2c_previous_quantity
+                else 0.0
+            )
+
     @api.depends(
-        "q2c_price_plan_id", "order_id.q2c_billing_period", "order_id.q2c_billing_interval"
+        "q2c_subscription_line_id.price_multiplier",
+        "order_id.q2c_quote_type",
+        "order_id.q2c_renewal_uplift",
+    )
+    def _compute_q2c_price_multiplier(self):
+        for line in self:
+            factor = 1.0
+            order = line.order_id
+            if line.q2c_subscription_line_id and order.q2c_quote_type != "new":
+                # sudo: the factor of the amended line is part of its quoted price.
+                factor = line.q2c_subscription_line_id.sudo().price_multiplier or 1.0
+                if order.q2c_quote_type == "renewal":
+                    factor *= 1.0 + (order.q2c_renewal_uplift or 0.0) / 100.0
+            line.q2c_price_multiplier = factor
+
+    @api.depends(
+        "q2c_price_plan_id",
+        "q2c_price_multiplier",
+        "order_id.q2c_billing_period",
+        "order_id.q2c_billing_interval",
     )
     def _compute_price_unit(self):
         return super()._compute_price_unit()
@@ -111,6 +167,7 @@ class SaleOrderLine(models.Model):
 
     @api.depends(
         "price_unit",
+        "q2c_price_multiplier",
         "q2c_price_plan_id",
         "product_uom_qty",
         "product_uom",
@@ -171,16 +228,40 @@ class SaleOrderLine(models.Model):
                 order.company_id or self.env.company,
                 order.date_order or fields.Date.context_today(self),
             )
-        unit_price = amount / quantity
+        unit_price = amount * (self.q2c_price_multiplier or 1.0) / quantity
         if self.product_uom and self.product_id and self.product_uom != self.product_id.uom_id:
             unit_price = self.product_id.uom_id._compute_price(unit_price, self.product_uom)
         return unit_price
 
     def _q2c_is_subscription_line(self):
-        """Whether this line goes to the subscription (it has a recurring or usage plan, or a
-        one-time plan on a quote that has a subscription)."""
+        """Whether this line goes to the subscription: it has a price plan (recurring, usage or
+        one-time) and is not the header line of an expanded bundle."""
         self.ensure_one()
-        return bool(self.q2c_price_plan_id) and not self.display_type
+        return (
+            bool(self.q2c_price_plan_id)
+            and not self.display_type
+            and not (self.q2c_is_bundle and self.q2c_bundle_child_ids)
+        )
+
+    def _q2c_prepare_subscription_line_vals(self, sequence=10):
+        self.ensure_one()
+        return {
+            "product_id": self.product_id.id,
+            "price_plan_id": self.q2c_price_plan_id.id,
+            "quantity": self.env["q2c.config.rule"]._q2c_line_quantity(self),
+            "discount": self.discount,
+            "sequence": sequence,
+            "price_multiplier": self.q2c_price_multiplier or 1.0,
+        }
+
+    @api.depends("q2c_subscription_line_id")
+    def _compute_qty_to_invoice(self):
+        res = super()._compute_qty_to_invoice()
+        # Lines handed over to a subscription are invoiced by the subscription's billing.
+        for line in self:
+            if line.q2c_subscription_line_id and line.state == "sale":
+                line.qty_to_invoice = 0.0
+        return res
 
     # ------------------------------------------------------------------
     # CRUD

@@ -5,4 +5,6 @@ from . import (
     test_install,
     test_portal,
     test_pricing,
+    test_quote_document,
+    test_quote_types,
 )
