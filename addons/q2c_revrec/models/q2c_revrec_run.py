@@ -190,6 +190,8 @@ class Q2cRevrecRun(models.Model):
         candidates = set(due_contracts)
         if not remaining:
             candidates |= self._q2c_netting_candidate_ids(day)
+        held = self._q2c_held_contracts(candidates, day) if candidates else {}
+        candidates -= set(held)
         # Lock the contracts: a concurrent run skips them (and fails to serialize if it read them
         # before this one commits), so no period is posted twice.
         candidate_ids = (
@@ -332,15 +334,15 @@ class Q2cRevrecRun(models.Model):
                     take = min(max(left, 0), amount_units) if amount_units > 0 else 0
                     left -= take
                     amounts[("revenue", revenue_id, analytic)] -= amount_units
-                    amounts[("deferred", deferred_id, None)] += amount_units - take
+                    amounts[("deferred", deferred_id, contract.id)] += amount_units - take
                     line_updates.append((row[0], key, take))
                 if left:
                     # Netting beyond this period's revenue: on the first obligation's accounts.
-                    amounts[("deferred", primary_deferred, None)] -= left
+                    amounts[("deferred", primary_deferred, contract.id)] -= left
                     line_id, line_key, take = line_updates[-1]
                     line_updates[-1] = (line_id, line_key, take + left)
                 if delta_unbilled:
-                    amounts[("unbilled", primary_unbilled, None)] += delta_unbilled
+                    amounts[("unbilled", primary_unbilled, contract.id)] += delta_unbilled
                 recognized_units += total
                 unbilled_units = target_unbilled
             # Billing after the last posted period: net the positions at the run date.
@@ -349,8 +351,8 @@ class Q2cRevrecRun(models.Model):
             delta_unbilled = target_unbilled - unbilled_units
             if delta_unbilled:
                 key, amounts = bucket_for(currency, when)
-                amounts[("deferred", primary_deferred, None)] -= delta_unbilled
-                amounts[("unbilled", primary_unbilled, None)] += delta_unbilled
+                amounts[("deferred", primary_deferred, contract.id)] -= delta_unbilled
+                amounts[("unbilled", primary_unbilled, contract.id)] += delta_unbilled
                 netting_lines.append((first_obligation[contract.id], key, when, delta_unbilled))
 
         move_of = self._q2c_create_moves(buckets, journal)
@@ -395,6 +397,65 @@ class Q2cRevrecRun(models.Model):
             "remaining_contracts": remaining,
         }
 
+    def _q2c_held_contracts(self, contract_ids, day):
+        """Contracts whose recognition is held by the company's collectibility policy:
+        ``{contract id: [invoice names]}`` of the contracts with a posted invoice flagged
+        doubtful by dunning (q2c_dunning, optional). A note on each held contract with revenue
+        due says so."""
+        company = self.company_id
+        if not company.q2c_revrec_hold_doubtful or (
+            "q2c_collectibility" not in self.env["account.move"]._fields
+        ):
+            return {}
+        self.env["account.move"].flush_model(["q2c_collectibility", "state", "name"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT DISTINCT aml.q2c_revenue_contract_id, move.name
+                  FROM account_move_line aml
+                  JOIN account_move move ON move.id = aml.move_id
+                 WHERE aml.q2c_revenue_contract_id = ANY(%(contracts)s)
+                   AND move.state = 'posted'
+                   AND move.q2c_collectibility = 'doubtful'
+              ORDER BY 1, 2
+                """,
+                contracts=sorted(contract_ids),
+            )
+        )
+        held = defaultdict(list)
+        for contract_id, name in rows:
+            held[contract_id].append(name)
+        if held:
+            due = {
+                row[0]
+                for row in self.env.execute_query(
+                    SQL(
+                        """
+                        SELECT DISTINCT contract_id FROM q2c_revenue_schedule_line
+                         WHERE contract_id = ANY(%(contracts)s) AND state = 'planned'
+                           AND line_type = 'revenue' AND date <= %(day)s
+                        """,
+                        contracts=list(held),
+                        day=day,
+                    )
+                )
+            }
+            bodies = {
+                contract_id: _(
+                    "Revenue recognition of %(date)s held: invoice(s) %(invoices)s are doubtful "
+                    "of collection (company policy).",
+                    date=format_date(self.env, day),
+                    invoices=", ".join(names),
+                )
+                for contract_id, names in held.items()
+                if contract_id in due
+            }
+            if bodies:
+                self.env["q2c.revenue.contract"].browse(list(bodies))._message_log_batch(
+                    bodies=bodies
+                )
+        return dict(held)
+
     def _q2c_due_contract_ids(self, day, limit=None):
         query = SQL(
             """
@@ -416,7 +477,7 @@ class Q2cRevrecRun(models.Model):
         """Active or closed contracts of the company whose asset / liability position may need
         netting: those billed, and those with revenue through the contract asset."""
         self.env["account.move.line"].flush_model(
-            ["q2c_revenue_contract_id", "parent_state", "date"]
+            ["q2c_revenue_contract_id", "parent_state", "date", "q2c_revrec_role"]
         )
         query = SQL(
             """
@@ -424,6 +485,7 @@ class Q2cRevrecRun(models.Model):
               FROM account_move_line aml
               JOIN q2c_revenue_contract c ON c.id = aml.q2c_revenue_contract_id
              WHERE aml.parent_state = 'posted' AND aml.date <= %(day)s
+               AND aml.q2c_revrec_role IS NULL
                AND c.company_id = %(company)s AND c.state IN ('active', 'closed')
              UNION
             SELECT l.contract_id
@@ -485,12 +547,16 @@ class Q2cRevrecRun(models.Model):
             currency, when = bucket["currency"], bucket["date"]
             period = when.strftime("%Y-%m")
             lines = []
-            for (role, account_id, analytic_key), units in sorted(
+            for (role, account_id, extra), units in sorted(
                 bucket["amounts"].items(),
-                key=lambda item: (item[0][0], item[0][1], item[0][2] or ""),
+                key=lambda item: (item[0][0], item[0][1], str(item[0][2] or "")),
             ):
                 if not units:
                     continue
+                # Revenue lines are grouped by analytic distribution; contract asset and
+                # liability lines are kept per contract (ledger-subledger reconciliation).
+                analytic_key = extra if role == "revenue" else None
+                contract_id = extra if role != "revenue" else False
                 amount = tools.from_units(units, currency.rounding)
                 balance = (
                     amount
@@ -508,6 +574,7 @@ class Q2cRevrecRun(models.Model):
                         if analytic_key
                         else False,
                         "q2c_revrec_role": role,
+                        "q2c_revenue_contract_id": contract_id,
                     }
                 )
             if lines and currency != company_currency:

@@ -115,7 +115,9 @@ class TestQ2cPosting(Q2cRevrecCommon):
         self.assertEqual(with_analytic.analytic_distribution, analytic)
         self.assertEqual(with_analytic.analytic_line_ids.amount, 34.0)
         self.assertEqual(
-            len(lines.filtered(lambda line: line.account_id == self.unbilled_account)), 1
+            len(lines.filtered(lambda line: line.account_id == self.unbilled_account)),
+            3,
+            "contract asset lines are kept per contract",
         )
         self.assertEqual(self.usd.round(sum(lines.mapped("balance"))), 0.0)
         self.assertEqual(
