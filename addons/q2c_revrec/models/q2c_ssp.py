@@ -1,5 +1,8 @@
+from dateutil.relativedelta import relativedelta
+
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 
 class Q2cSsp(models.Model):
@@ -42,3 +45,90 @@ class Q2cSsp(models.Model):
                 raise ValidationError(
                     _("SSP of %(product)s: 'Valid From' is after 'Valid To'.", product=name)
                 )
+
+    # ------------------------------------------------------------------
+    # Suggestion from the company's own standalone sales
+    # ------------------------------------------------------------------
+
+    def action_q2c_suggest_from_sales(self):
+        """Fill price, range low and range high from the standalone sales of the product."""
+        self.check_access("write")
+        for ssp in self:
+            suggestion = ssp._q2c_suggest_from_sales()
+            if not suggestion["count"]:
+                raise UserError(
+                    _(
+                        "SSP of %(product)s: no standalone sale in %(currency)s between "
+                        "%(date_from)s and %(date_to)s to suggest a price from.",
+                        product=ssp.product_id.display_name,
+                        currency=ssp.currency_id.name,
+                        date_from=suggestion["date_from"],
+                        date_to=suggestion["date_to"],
+                    )
+                )
+            ssp.write(
+                {
+                    "price": suggestion["price"],
+                    "price_low": suggestion["price_low"],
+                    "price_high": suggestion["price_high"],
+                }
+            )
+        return True
+
+    def _q2c_suggest_from_sales(self, date_from=None, date_to=None):
+        """Median and band (first and third quartiles) of the net unit prices of the posted
+        customer invoice lines of the product in the SSP's currency and company, over the SSP's
+        validity (or the 12 months up to today). A sale is standalone when its invoice bills no
+        other product. Returns ``{"price", "price_low", "price_high", "count", "date_from",
+        "date_to"}``."""
+        self.ensure_one()
+        date_to = date_to or self.date_to or fields.Date.context_today(self)
+        date_from = date_from or self.date_from or date_to - relativedelta(years=1, days=-1)
+        company = self.company_id or self.env.company
+        self.env["account.move.line"].flush_model(
+            ["product_id", "currency_id", "price_unit", "discount", "date", "parent_state"]
+        )
+        row = self.env.execute_query(
+            SQL(
+                """
+                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY p.price),
+                       percentile_cont(0.25) WITHIN GROUP (ORDER BY p.price),
+                       percentile_cont(0.75) WITHIN GROUP (ORDER BY p.price),
+                       COUNT(*)
+                  FROM (
+                    SELECT aml.price_unit * (1 - COALESCE(aml.discount, 0) / 100.0) AS price
+                      FROM account_move_line aml
+                      JOIN account_move move ON move.id = aml.move_id
+                     WHERE aml.product_id = %(product)s
+                       AND aml.currency_id = %(currency)s
+                       AND aml.company_id = %(company)s
+                       AND aml.display_type = 'product'
+                       AND aml.parent_state = 'posted'
+                       AND move.move_type = 'out_invoice'
+                       AND aml.date BETWEEN %(date_from)s AND %(date_to)s
+                       AND aml.quantity > 0
+                       AND NOT EXISTS (
+                           SELECT 1 FROM account_move_line other
+                            WHERE other.move_id = aml.move_id
+                              AND other.display_type = 'product'
+                              AND other.product_id IS DISTINCT FROM aml.product_id
+                       )
+                  ) p
+                """,
+                product=self.product_id.id,
+                currency=self.currency_id.id,
+                company=company.id,
+                date_from=date_from,
+                date_to=date_to,
+            )
+        )[0]
+        currency = self.currency_id
+        median, low, high, count = row
+        return {
+            "price": currency.round(median or 0.0),
+            "price_low": currency.round(low or 0.0),
+            "price_high": currency.round(high or 0.0),
+            "count": count,
+            "date_from": date_from,
+            "date_to": date_to,
+        }

@@ -24,6 +24,12 @@ class ResCompany(models.Model):
         help="Journal of the entries posted by the revenue recognition run.",
     )
 
+    q2c_revrec_hold_doubtful = fields.Boolean(
+        string="Hold Revenue of Doubtful Invoices",
+        help="The recognition run skips the contracts with an invoice flagged doubtful of "
+        "collection by dunning (q2c_dunning), until it is collectible again.",
+    )
+
     def _q2c_revrec_setup_defaults(self):
         """Give companies with a chart of accounts a journal and the two contract accounts.
 

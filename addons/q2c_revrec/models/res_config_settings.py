@@ -13,3 +13,6 @@ class ResConfigSettings(models.TransientModel):
     q2c_revrec_journal_id = fields.Many2one(
         related="company_id.q2c_revrec_journal_id", readonly=False
     )
+    q2c_revrec_hold_doubtful = fields.Boolean(
+        related="company_id.q2c_revrec_hold_doubtful", readonly=False
+    )
