@@ -1,0 +1,1 @@
+from . import q2c_revrec_modify_wizard
