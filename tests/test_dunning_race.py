@@ -1,0 +1,175 @@
+"""Two dunning runs racing on a live server execute each step of each case once.
+
+Two threads, each with its own XML-RPC connection, call ``q2c.dunning.run.run_dunning`` for the
+same date at the same moment; the server runs with worker processes, so both transactions
+really overlap. Each (case, step) is claimed by inserting its timeline row under a unique
+constraint before the action runs: the run that does not get the row does nothing (PostgreSQL
+makes it wait for the other and Odoo retries it after the serialization failure). The cases
+themselves are opened under a partial unique index (one open case per invoice).
+
+The invoices are dated 2020 so that no other test's invoice is due on the days raced.
+"""
+
+import threading
+from collections import Counter
+
+INVOICES = 20
+INVOICE_DATE = "2020-01-10"
+DAY_1 = "2020-01-11"  # retry (skipped: no saved payment method) and friendly reminder
+DAY_7 = "2020-01-17"  # retries of days 3, 5 (superseded) and 7 (skipped), firm reminder
+
+
+def _setup(rpc):
+    company = rpc.call("res.users", "read", [rpc.uid], ["company_id"])[0]["company_id"][0]
+    currency = rpc.call("res.company", "read", [company], ["currency_id"])[0]["currency_id"][0]
+    product = rpc.call(
+        "product.product", "create", {"name": "Dunning race service", "type": "service"}
+    )
+    plan = rpc.call(
+        "q2c.price.plan",
+        "create",
+        {
+            "name": "Dunning race (monthly)",
+            "product_id": product,
+            "currency_id": currency,
+            "charge_type": "recurring",
+            "charge_model": "flat",
+            "flat_price": 40.0,
+        },
+    )
+    partners = rpc.call(
+        "res.partner",
+        "create",
+        [
+            {"name": f"Dunning race customer {i}", "email": f"race{i}@dunning.example.com"}
+            for i in range(INVOICES)
+        ],
+    )
+    subs = rpc.call(
+        "q2c.subscription",
+        "create",
+        [
+            {
+                "partner_id": partner,
+                "currency_id": currency,
+                "start_date": INVOICE_DATE,
+                "line_ids": [(0, 0, {"product_id": product, "price_plan_id": plan})],
+            }
+            for partner in partners
+        ],
+    )
+    rpc.call("q2c.subscription", "action_activate", subs)
+    invoices = rpc.call(
+        "account.move",
+        "create",
+        [
+            {
+                "move_type": "out_invoice",
+                "partner_id": partner,
+                "invoice_date": INVOICE_DATE,
+                "invoice_date_due": INVOICE_DATE,
+                "currency_id": currency,
+                "invoice_line_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "product_id": product,
+                            "quantity": 1,
+                            "price_unit": 40.0,
+                            "tax_ids": [(6, 0, [])],
+                            "q2c_subscription_id": sub,
+                        },
+                    )
+                ],
+            }
+            for partner, sub in zip(partners, subs, strict=True)
+        ],
+    )
+    rpc.call("account.move", "action_post", invoices)
+    return invoices
+
+
+def _race(rpc, day):
+    barrier = threading.Barrier(2)
+    results, failures = [None, None], []
+
+    def run(index):
+        client = rpc.clone()
+        barrier.wait()
+        try:
+            results[index] = client.call("q2c.dunning.run", "run_dunning", day)
+        except Exception as error:
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not failures, failures
+    assert all(result is not None for result in results), results
+    return results
+
+
+def _state(rpc, invoices):
+    cases = rpc.call(
+        "q2c.dunning.case",
+        "search_read",
+        [("invoice_id", "in", invoices)],
+        fields=["invoice_id", "state", "stage"],
+    )
+    logs = rpc.call(
+        "q2c.dunning.case.log",
+        "search_read",
+        [("case_id", "in", [case["id"] for case in cases]), ("claim_key", "!=", False)],
+        fields=["case_id", "claim_key", "action", "result", "mail_id"],
+    )
+    mails = rpc.call(
+        "mail.mail",
+        "search_read",
+        [("model", "=", "account.move"), ("res_id", "in", invoices)],
+        fields=["res_id", "state", "subject"],
+    )
+    return cases, logs, mails
+
+
+def test_two_dunning_runs_racing_execute_each_step_once(rpc):
+    invoices = _setup(rpc)
+
+    results = _race(rpc, DAY_1)
+    cases, logs, mails = _state(rpc, invoices)
+    # One case per invoice, although both runs tried to open them.
+    assert Counter(case["invoice_id"][0] for case in cases) == Counter(invoices)
+    assert {case["stage"] for case in cases} == {"reminded"}
+    # Each step of each case claimed once: one timeline row per (case, step).
+    keys = Counter((log["case_id"][0], log["claim_key"]) for log in logs)
+    assert set(keys.values()) == {1}
+    assert Counter(log["action"] for log in logs) == {
+        "retry_payment": INVOICES,
+        "send_reminder": INVOICES,
+    }
+    assert {log["result"] for log in logs if log["action"] == "send_reminder"} == {"done"}
+    # One mail per invoice, queued (not sent), and on the timeline.
+    assert Counter(mail["res_id"] for mail in mails) == Counter(invoices)
+    assert {mail["state"] for mail in mails} == {"outgoing"}
+    assert {log["mail_id"][0] for log in logs if log["mail_id"]} == {m["id"] for m in mails}
+    assert sum(result["reminded"] for result in results) >= INVOICES
+
+    # The cases exist now: the next race conflicts on the claims only.
+    _race(rpc, DAY_7)
+    cases, logs, mails = _state(rpc, invoices)
+    keys = Counter((log["case_id"][0], log["claim_key"]) for log in logs)
+    assert set(keys.values()) == {1}
+    assert Counter(log["action"] for log in logs) == {
+        "retry_payment": 4 * INVOICES,
+        "send_reminder": 2 * INVOICES,
+    }
+    assert Counter(mail["res_id"] for mail in mails) == Counter(invoices * 2)
+    assert len({mail["subject"] for mail in mails}) == 2 * INVOICES  # friendly + firm each
+
+    # A third run for the same date does nothing more for these invoices.
+    rpc.call("q2c.dunning.run", "run_dunning", DAY_7)
+    __, logs_again, mails_again = _state(rpc, invoices)
+    assert len(logs_again) == len(logs)
+    assert len(mails_again) == len(mails)
