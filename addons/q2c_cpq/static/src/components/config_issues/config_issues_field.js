@@ -14,7 +14,6 @@ export class Q2cConfigIssuesField extends Component {
 
     setup() {
         this.orm = useService("orm");
-        this.notification = useService("notification");
     }
 
     get issues() {
