@@ -443,7 +443,10 @@ class Q2cUsageEvent(models.Model):
             else Subscription
         )
         by_id = self._q2c_sub_infos(found)
-        by_ref = {info.name: info for info in by_id.values()}
+        by_ref = {}
+        for info in by_id.values():
+            # A reference shared by subscriptions of two companies is ambiguous (None).
+            by_ref[info.name] = None if info.name in by_ref else info
         # 3. Metrics by code per company (a company's own metric before a shared one).
         metrics = {}
         if codes and by_id:
@@ -527,7 +530,14 @@ class Q2cUsageEvent(models.Model):
                     "subscription: must be a subscription reference (a string), got %(value)r",
                     value=ref,
                 )
-            sub = by_ref.get(ref.strip())
+            ref = ref.strip()
+            if ref in by_ref and by_ref[ref] is None:
+                return None, _(
+                    "subscription: the reference %(ref)r is used in several companies; give"
+                    " subscription_id",
+                    ref=ref,
+                )
+            sub = by_ref.get(ref)
             if not sub:
                 return None, _("subscription: unknown subscription %(ref)r", ref=ref)
         if sub_id not in (None, False):

@@ -230,6 +230,34 @@ class TestUsageIngest(Q2cUsageCommon):
         self.assertEqual(report["accepted"], 0)
         self.assertIn("unknown usage metric code 't_foreign'", report["rejected"][0]["error"])
 
+    def test_reference_used_in_two_companies_is_ambiguous(self):
+        other_company = self.env["res.company"].create({"name": "Usage Co C"})
+        self.env.user.company_ids |= other_company
+        self.env["q2c.subscription"].create(
+            {
+                "name": self.sub.name,
+                "partner_id": self.partner.id,
+                "company_id": other_company.id,
+                "currency_id": self.usd.id,
+            }
+        )
+        Event = self.env["q2c.usage.event"].with_context(
+            allowed_company_ids=[self.company.id, other_company.id]
+        )
+        report = Event.ingest(
+            [
+                self._ev(self.sub, "amb-1", self.metric_calls, 1),
+                {
+                    **self._ev(self.sub, "amb-2", self.metric_calls, 1),
+                    "subscription": None,
+                    "subscription_id": self.sub.id,
+                },
+            ]
+        )
+        self.assertEqual(report["accepted"], 1)
+        self.assertIn("used in several companies", report["rejected"][0]["error"])
+        self.assertEqual(self._events(self.sub).transaction_id, "amb-2")
+
     def test_metric_without_plan_is_stored_unbillable(self):
         report = self._ingest([self._ev(self.sub, "o-1", self.metric_orphan, 4)])
         self.assertEqual(report["accepted"], 1)
