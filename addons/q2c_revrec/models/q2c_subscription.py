@@ -19,6 +19,57 @@ class Q2cSubscription(models.Model):
         self.sudo()._q2c_sync_revenue_contract()
         return res
 
+    def apply_change(self, changes, effective_date):
+        """Amendments modify the term's revenue contract prospectively (see
+        ``_q2c_follow_change``)."""
+        result = super().apply_change(changes, effective_date)
+        # sudo: super() checked the write access to the subscription.
+        self.sudo()._q2c_follow_change(changes, effective_date, result)
+        return result
+
+    def _q2c_follow_change(self, changes, effective_date, result):
+        """Prospective modification of the active revenue contract of the subscription: the
+        recurring amount changes by ``mrr_delta`` a month from ``effective_date`` to the end of
+        the term, and added products become new obligations (SSP: their monthly amount over the
+        rest of the term). One contract per subscription, so its invoices keep billing it."""
+        self.ensure_one()
+        Contract = self.env["q2c.revenue.contract"]
+        contract = Contract.search(
+            [("subscription_id", "=", self.id), ("state", "=", "active")],
+            order="date desc, id desc",
+            limit=1,
+        )
+        day = Contract._q2c_parse_date(effective_date, "effective_date")
+        ends = contract.obligation_ids.filtered(
+            lambda o: o.recognition_method in ("ratable_daily", "ratable_monthly")
+        ).mapped("end_date")
+        term_end = max(ends) if ends else False
+        if not contract or not term_end or day > term_end:
+            return
+        months = self._q2c_term_months(day, term_end)
+        currency = self.currency_id
+        delta = currency.round((result or {}).get("mrr_delta", 0.0) * months)
+        added = []
+        for change in changes or []:
+            if change.get("line_id") or not change.get("quantity"):
+                continue
+            product = self.env["product.product"].browse(change["product_id"])
+            line = self.line_ids.filtered(lambda line, p=product: line.product_id == p)[-1:]
+            ssp = currency.round(line.mrr * months) if line else 0.0
+            template = product.product_tmpl_id
+            added.append(
+                {
+                    "product_id": product.id,
+                    "ssp": ssp or abs(delta),
+                    "start_date": day,
+                    "end_date": term_end,
+                    "recognition_method": template._q2c_get_recognition_method() or "ratable_daily",
+                }
+            )
+        if not delta and not added:
+            return
+        contract._q2c_modify({"consideration": delta, "add": added}, day, "prospective")
+
     def _q2c_prepare_move_line_vals(self, charge, cache):
         """Invoice lines of billing runs: products that defer revenue go to the deferred revenue
         account (contract liability), like the invoices made by hand; the line bills the

@@ -131,3 +131,66 @@ class TestQ2cRevrecSubscription(Q2cRevrecCommon):
         )
         self.env.flush_all()
         self.assertFalse(self.env["q2c.revrec.reconciliation"]._q2c_reconciliation_differences())
+
+    def test_amendment_is_a_prospective_modification(self):
+        """One seat at 100.00 a month: the January-June term is 600.00. On April 1st a second
+        seat (+100.00 a month for 3 months = +300.00); satisfied by then: 300.00, so the
+        remaining 900 - 300 = 600.00 go over April-June, 200.00 a month."""
+        plan_seat = self.env["q2c.price.plan"].create(
+            {
+                "name": "Support seat",
+                "product_id": self.product_support.id,
+                "currency_id": self.usd.id,
+                "charge_type": "recurring",
+                "charge_model": "per_unit",
+                "unit_price": 100.0,
+                "sequence": 1,
+            }
+        )
+        sub = self.env["q2c.subscription"].create(
+            {
+                "partner_id": self.partner_a.id,
+                "currency_id": self.usd.id,
+                "start_date": "2026-01-01",
+                "end_date": "2026-06-30",
+                "line_ids": [
+                    Command.create(
+                        {
+                            "product_id": self.product_support.id,
+                            "price_plan_id": plan_seat.id,
+                            "quantity": 1,
+                        }
+                    )
+                ],
+            }
+        )
+        sub.action_activate()
+        contract = sub.q2c_revenue_contract_ids
+        self.assertEqual(contract.transaction_price, 600.0)
+        for day in ("2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"):
+            self.env["q2c.billing.run"].run_billing(day)
+        result = sub.apply_change(
+            [
+                {
+                    "line_id": sub.line_ids.id,
+                    "product_id": self.product_support.id,
+                    "price_plan_id": plan_seat.id,
+                    "quantity": 2,
+                }
+            ],
+            "2026-04-01",
+        )
+        self.assertEqual(result["mrr_delta"], 100.0)
+        self.assertEqual(contract.transaction_price, 900.0)
+        schedule = self._q2c_schedule(contract)
+        self.assertEqual(
+            schedule,
+            {
+                "2026-01-31": 100.0,
+                "2026-02-28": 100.0,
+                "2026-03-31": 100.0,
+                "2026-04-30": 200.0,
+                "2026-05-31": 200.0,
+                "2026-06-30": 200.0,
+            },
+        )
