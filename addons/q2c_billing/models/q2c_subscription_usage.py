@@ -99,6 +99,30 @@ class Q2cSubscription(models.Model):
         return self.with_context(q2c_unbillable=True).action_view_usage_events()
 
     # ------------------------------------------------------------------
+    # Portal
+    # ------------------------------------------------------------------
+
+    def _q2c_portal_usage(self):
+        """Usage of the current period per usage line, each metric under its aggregation,
+        with the amount its plan rates it at so far (before tax): ``[{"metric", "uom",
+        "quantity", "quantity_display", "amount", "currency"}]``. The portal controller calls
+        it as superuser after its access check."""
+        self.ensure_one()
+        start, end = self._q2c_usage_window()
+        charges = self._q2c_usage_charges(start, end or fields.Date.context_today(self), late=False)
+        return [
+            {
+                "metric": charge["usage_metric"].name,
+                "uom": charge["usage_metric"].uom_id.name or "",
+                "quantity": charge["usage_quantity"],
+                "quantity_display": _fmt_qty(charge["usage_quantity"]),
+                "amount": charge["amount"],
+                "currency": self.currency_id.name,
+            }
+            for charge in charges
+        ]
+
+    # ------------------------------------------------------------------
     # Billing engine hooks
     # ------------------------------------------------------------------
 
@@ -124,11 +148,12 @@ class Q2cSubscription(models.Model):
 
     def _q2c_usage_window(self):
         """The period whose usage is not billed yet: the current billing window (its usage is
-        billed by the next cycle), else from the start. ``(start, end or None)``."""
+        billed by the next cycle), else from the first billed day (after a trial).
+        ``(start, end or None)``."""
         self.ensure_one()
         if self.current_period_start:
             return self.current_period_start, self.current_period_end
-        return self.start_date or fields.Date.context_today(self), None
+        return self._q2c_first_billing_day(), None
 
     def _q2c_usage_lines(self, period_start, period_end):
         """Invoice line values (for ``Command.create``) of the usage of [period_start,

@@ -8,7 +8,8 @@ class Q2cUsageSummary(models.Model):
     """Usage of each subscription's current period per metric (a SQL view, as ``sale.report``).
 
     The current period is the subscription's current billing window (its usage is billed in
-    arrears by the next cycle), or from its start while nothing is billed. Pending and billed
+    arrears by the next cycle), or from its first billed day (after a trial) while nothing is
+    billed. Pending and billed
     events count, each metric under its aggregation; unbillable events are left out (see the
     unbillable usage report). The estimated amount is the quantity rated by the usage plan of
     the subscription's line for the metric (before tax, without late usage).
@@ -24,6 +25,7 @@ class Q2cUsageSummary(models.Model):
             "current_period_start",
             "current_period_end",
             "start_date",
+            "trial_end_date",
             "company_id",
             "partner_id",
             "currency_id",
@@ -74,7 +76,11 @@ class Q2cUsageSummary(models.Model):
                    %(quantity)s AS quantity
               FROM q2c_subscription s
              CROSS JOIN LATERAL (
-                   SELECT COALESCE(s.current_period_start, s.start_date) AS period_start,
+                   SELECT COALESCE(
+                              s.current_period_start,
+                              CASE WHEN s.trial_end_date >= s.start_date
+                                   THEN s.trial_end_date + 1 ELSE s.start_date END
+                          ) AS period_start,
                           s.current_period_end AS period_end
                    ) w
               JOIN q2c_usage_event e
