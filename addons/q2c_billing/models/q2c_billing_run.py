@@ -372,21 +372,126 @@ class Q2cBillingRun(models.Model):
         moves_by_sub = {}
         for company, company_groups in by_company.items():
             journal = self._q2c_journal(company)
-            vals_list = [self._q2c_prepare_move_vals(group, day, journal) for group in company_groups]
             # No chatter tracking or follower subscription on the run's invoices (volume);
             # the customer gets the invoice by the queued mail (company setting).
-            moves = Move.with_company(company).with_context(
+            CompanyMove = Move.with_company(company).with_context(
                 tracking_disable=True, mail_create_nolog=True, mail_notrack=True,
                 default_move_type="out_invoice",
-            ).create(vals_list)
-            for group, move in zip(company_groups, moves):
-                for plan in group:
-                    moves_by_sub[plan["sub"].id] = move
+            )
+            # Without analytic distribution models, no line needs one: skip the lookup that
+            # each invoice line would make.
+            no_analytic_models = not self.env["account.analytic.distribution.model"].sudo().search_count(
+                [("company_id", "in", [False, company.id])], limit=1
+            )
+            complete, standard = [], []
+            for group in company_groups:
+                vals = self._q2c_prepare_move_vals(group, day, journal)
+                if no_analytic_models:
+                    for command in vals["invoice_line_ids"]:
+                        command[2]["analytic_distribution"] = False
+                full = self._q2c_complete_journal_items(vals, company)
+                (complete if full else standard).append((group, full or vals))
+            moves = Move
+            # Invoices given with all their journal items (tax and receivable lines computed
+            # by Odoo's tax helpers): the invoice's own synchronisation has nothing to redo.
+            for batch, context in ((complete, {"skip_invoice_sync": True}), (standard, {})):
+                if not batch:
+                    continue
+                created = CompanyMove.with_context(**context).create([vals for __, vals in batch])
+                for (group, __), move in zip(batch, created):
+                    for plan in group:
+                        moves_by_sub[plan["sub"].id] = move
+                moves |= created
             if company.q2c_invoice_post:
-                moves.action_post()
+                CompanyMove.browse(moves.ids).action_post()
                 if company.q2c_invoice_send:
                     self._q2c_send_invoices(moves)
         return moves_by_sub
+
+    @api.model
+    def _q2c_complete_journal_items(self, vals, company):
+        """The invoice values ``vals`` with all its journal items (``line_ids``): the product
+        lines with their balance and tax tags, the tax lines and the receivable lines per
+        payment term, computed exactly as the invoice computes them (``account.tax`` helpers,
+        ``_compute_terms``). ``None`` when the invoice needs the standard path (early payment
+        discount, cash basis taxes, no receivable account)."""
+        AccountTax = self.env["account.tax"]
+        partner = self.env["res.partner"].browse(vals["partner_id"]).commercial_partner_id
+        currency = self.env["res.currency"].browse(vals["currency_id"])
+        term = self.env["account.payment.term"].browse(vals["invoice_payment_term_id"])
+        receivable = partner.with_company(company).property_account_receivable_id
+        if (term and term.early_discount) or not receivable:
+            return None
+        day = vals["invoice_date"]
+        is_refund = vals["move_type"] == "out_refund"
+        sign = 1 if is_refund else -1
+        rate = self.env["res.currency"]._get_conversion_rate(
+            company.currency_id, currency, company, day
+        )
+        product_lines = [line_vals for __, __, line_vals in vals["invoice_line_ids"]]
+        base_lines = []
+        for line_vals in product_lines:
+            taxes = self.env["account.tax"].browse(line_vals["tax_ids"][0][2])
+            if any(tax.tax_exigibility == "on_payment" for tax in taxes):
+                return None
+            base_lines.append(AccountTax._prepare_base_line_for_taxes_computation(
+                line_vals,
+                product_id=self.env["product.product"].browse(line_vals["product_id"]),
+                product_uom_id=self.env["uom.uom"].browse(line_vals["product_uom_id"]),
+                tax_ids=taxes,
+                price_unit=line_vals["price_unit"],
+                quantity=line_vals["quantity"],
+                discount=line_vals["discount"],
+                currency_id=currency,
+                rate=rate,
+                sign=sign,
+                is_refund=is_refund,
+                partner_id=partner,
+                account_id=self.env["account.account"].browse(line_vals["account_id"]),
+            ))
+        AccountTax._add_tax_details_in_base_lines(base_lines, company)
+        AccountTax._round_base_lines_tax_details(base_lines, company)
+        AccountTax._add_accounting_data_in_base_lines_tax_details(base_lines, company)
+        tax_results = AccountTax._prepare_tax_lines(base_lines, company)
+        items = []
+        untaxed = untaxed_currency = tax = tax_currency = 0.0
+        for (base_line, to_update), line_vals in zip(tax_results["base_lines_to_update"],
+                                                     product_lines):
+            items.append({**line_vals, **to_update, "currency_id": currency.id,
+                          "partner_id": partner.id})
+            untaxed += sign * to_update["balance"]
+            untaxed_currency += sign * to_update["amount_currency"]
+        for tax_vals in tax_results["tax_lines_to_add"]:
+            items.append({**tax_vals, "display_type": "tax", "partner_id": partner.id})
+            tax += sign * tax_vals["balance"]
+            tax_currency += sign * tax_vals["amount_currency"]
+        if term:
+            terms = term._compute_terms(
+                date_ref=day, currency=currency, company=company, tax_amount=tax,
+                tax_amount_currency=tax_currency, sign=sign, untaxed_amount=untaxed,
+                untaxed_amount_currency=untaxed_currency,
+            )["line_ids"]
+            dues = [(fields.Date.to_date(line["date"]), line["company_amount"],
+                     line["foreign_amount"]) for line in terms]
+        else:
+            dues = [(day, -sign * (untaxed + tax), -sign * (untaxed_currency + tax_currency))]
+        merged = {}
+        for due, balance, amount_currency in dues:
+            previous = merged.get(due, (0.0, 0.0))
+            merged[due] = (previous[0] + balance, previous[1] + amount_currency)
+        for due, (balance, amount_currency) in merged.items():
+            items.append({
+                "display_type": "payment_term",
+                "account_id": receivable.id,
+                "partner_id": partner.id,
+                "currency_id": currency.id,
+                "date_maturity": due,
+                "balance": balance,
+                "amount_currency": amount_currency,
+            })
+        result = {key: value for key, value in vals.items() if key != "invoice_line_ids"}
+        result["line_ids"] = [fields.Command.create(item) for item in items]
+        return result
 
     @api.model
     def _q2c_journal(self, company):
@@ -410,7 +515,7 @@ class Q2cBillingRun(models.Model):
         if first.currency_id.compare_amounts(total, 0.0) < 0:
             move_type = "out_refund"
             line_vals = [{**vals, "price_unit": -vals["price_unit"]} for vals in line_vals]
-        return {
+        vals = {
             "move_type": move_type,
             "partner_id": first.partner_id.id,
             "currency_id": first.currency_id.id,
@@ -422,6 +527,10 @@ class Q2cBillingRun(models.Model):
             "invoice_origin": ", ".join(subs.mapped("name")),
             "invoice_line_ids": [fields.Command.create(vals) for vals in line_vals],
         }
+        if not first.payment_term_id:
+            # Due on the invoice date (Odoo would take the day the invoice is created).
+            vals["invoice_date_due"] = day
+        return vals
 
     @api.model
     def _q2c_send_invoices(self, moves):

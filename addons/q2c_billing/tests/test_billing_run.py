@@ -1,11 +1,13 @@
+import logging
 from datetime import date
 
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user, tagged
-from odoo.tools import mute_logger
 
 from .common import Q2cSubscriptionCommon
+
+_logger = logging.getLogger(__name__)
 
 
 @tagged("post_install", "-at_install")
@@ -246,16 +248,133 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self.assertGreaterEqual(run.duration, 0.0)
         self.assertEqual(sub.invoice_count, 1)
 
-    @mute_logger("odoo.addons.q2c_billing.models.q2c_billing_run")
-    def test_batch_query_count(self):
-        """The batch path: a constant number of queries per batch, whatever its size."""
-        self.env["ir.config_parameter"].sudo().set_param("q2c_billing.batch_size", 100)
-        partners = self.env["res.partner"].create([{"name": f"Batch {i}"} for i in range(20)])
-        subs = [self._q2c_subscription([(self.plan_seat, 1), (self.plan_platform, 1)],
-                                       partner=partner) for partner in partners[:10]]
+    def _count_run_queries(self, count, day):
+        partners = self.env["res.partner"].create([{"name": f"Batch {day} {i}"}
+                                                   for i in range(count)])
+        subs = self.env["q2c.subscription"]
+        for partner in partners:
+            subs |= self._q2c_subscription([(self.plan_seat, 2), (self.plan_platform, 1),
+                                            (self.plan_incl, 1)], partner=partner, start=day)
         self.env.flush_all()
         self.env.invalidate_all()
-        with self.assertQueryCount(600):
-            result = self._run("2026-01-01")
+        queries_before = self.cr.sql_log_count
+        result = self.env["q2c.billing.run"]._q2c_run(day, subscriptions=subs, trigger="api")
+        self.assertEqual(len(result["invoice_ids"]), count)
+        return self.cr.sql_log_count - queries_before
+
+    def test_batch_query_count(self):
+        """The batch path: invoices created in one call with all their journal items and
+        posted together; the queries grow far slower than the invoices."""
+        self.env["ir.config_parameter"].sudo().set_param("q2c_billing.batch_size", 100)
+        self._count_run_queries(2, date(2026, 1, 1))  # warm the caches
+        small = self._count_run_queries(5, date(2026, 2, 1))
+        large = self._count_run_queries(25, date(2026, 3, 1))
+        per_invoice = (large - small) / 20
+        _logger.info("q2c billing: %s queries for 5 invoices, %s for 25", small, large)
+        self.assertLess(per_invoice, 15, f"{small} queries for 5 invoices, {large} for 25")
+        partners = self.env["res.partner"].create([{"name": f"Fixed {i}"} for i in range(10)])
+        subs = self.env["q2c.subscription"]
+        for partner in partners:
+            subs |= self._q2c_subscription([(self.plan_seat, 2), (self.plan_platform, 1)],
+                                           partner=partner, start=date(2026, 4, 1))
+        self.env.flush_all()
+        self.env.invalidate_all()
+        with self.assertQueryCount(300):
+            result = self.env["q2c.billing.run"]._q2c_run(
+                date(2026, 4, 1), subscriptions=subs, trigger="api"
+            )
         self.assertEqual(len(result["invoice_ids"]), 10)
-        self.assertEqual(len(subs), 10)
+
+@tagged("post_install", "-at_install")
+class TestBillingJournalItems(Q2cSubscriptionCommon):
+    """The run gives each invoice all its journal items (computed with Odoo's tax and payment
+    term helpers); they must be exactly those Odoo computes from the invoice lines."""
+
+    def _items(self, move):
+        return sorted(
+            (line.display_type, line.account_id.id, line.tax_repartition_line_id.id,
+             tuple(sorted(line.tax_ids.ids)), tuple(sorted(line.tax_tag_ids.ids)),
+             round(line.balance, 2), round(line.amount_currency, 2), line.date_maturity or False,
+             line.currency_id.id)
+            for line in move.line_ids
+        )
+
+    def _assert_same_as_odoo(self, invoice):
+        standard = self.env["account.move"].create({
+            "move_type": invoice.move_type,
+            "partner_id": invoice.partner_id.id,
+            "currency_id": invoice.currency_id.id,
+            "journal_id": invoice.journal_id.id,
+            "invoice_date": invoice.invoice_date,
+            "fiscal_position_id": invoice.fiscal_position_id.id,
+            "invoice_payment_term_id": invoice.invoice_payment_term_id.id,
+            "invoice_date_due": invoice.invoice_date_due,
+            "invoice_line_ids": [Command.create({
+                "product_id": line.product_id.id,
+                "name": line.name,
+                "quantity": line.quantity,
+                "price_unit": line.price_unit,
+                "discount": line.discount,
+                "tax_ids": [Command.set(line.tax_ids.ids)],
+                "account_id": line.account_id.id,
+            }) for line in invoice.invoice_line_ids],
+        })
+        self.assertEqual(self._items(invoice), self._items(standard))
+        self.assertEqual(
+            (invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total,
+             invoice.amount_total_signed, invoice.invoice_date_due),
+            (standard.amount_untaxed, standard.amount_tax, standard.amount_total,
+             standard.amount_total_signed, standard.invoice_date_due),
+        )
+        self.assertMoveBalanced(invoice)
+
+    def test_taxes_included_excluded_and_none(self):
+        self._q2c_subscription([(self.plan_incl, 3), (self.plan_seat, 7, {"discount": 12.5}),
+                                (self.plan_untaxed, 1), (self.plan_platform, 1)],
+                               start=date(2026, 1, 17), alignment="calendar")
+        self._assert_same_as_odoo(self._invoices(self._run("2026-01-17")))
+
+    def test_foreign_currency(self):
+        self._q2c_subscription([(self.plan_platform_eur, 1), (self.plan_seat_eur, 13)],
+                               partner=self.partner_eu, currency=self.eur,
+                               start=date(2026, 1, 9), alignment="calendar")
+        invoice = self._invoices(self._run("2026-01-09"))
+        self.assertEqual(invoice.currency_id, self.eur)
+        self._assert_same_as_odoo(invoice)
+
+    def test_payment_terms_in_installments(self):
+        term = self.env["account.payment.term"].create({
+            "name": "30% now, 70% in 30 days",
+            "line_ids": [
+                Command.create({"value": "percent", "value_amount": 30.0, "nb_days": 0}),
+                Command.create({"value": "percent", "value_amount": 70.0, "nb_days": 30}),
+            ],
+        })
+        self._q2c_subscription([(self.plan_seat, 3), (self.plan_incl, 1)],
+                               payment_term_id=term.id)
+        invoice = self._invoices(self._run("2026-01-01"))
+        self.assertEqual(len(invoice.line_ids.filtered(
+            lambda line: line.display_type == "payment_term")), 2)
+        self.assertEqual(invoice.invoice_date_due, date(2026, 1, 31))
+        self._assert_same_as_odoo(invoice)
+
+    def test_fiscal_position_and_refund(self):
+        fpos = self.env["account.fiscal.position"].create({
+            "name": "Reduced",
+            "tax_ids": [Command.create({"tax_src_id": self.tax_21_incl.id,
+                                        "tax_dest_id": self.tax_10.id})],
+        })
+        sub = self._q2c_subscription([(self.plan_incl, 2), (self.plan_seat, 5)],
+                                     fiscal_position_id=fpos.id, start=date(2026, 4, 1))
+        invoice = self._invoices(self._run("2026-04-01"))
+        # 121 tax included mapped to 10% excluded: 100 + 10 %.
+        self.assertEqual(invoice.invoice_line_ids.filtered(
+            lambda line: line.product_id == self.product_incl).price_subtotal, 100.0)
+        self._assert_same_as_odoo(invoice)
+        sub.apply_change([{"line_id": line.id, "quantity": 0} for line in sub.line_ids],
+                         date(2026, 4, 2))
+        refund = self._invoices(self._run("2026-05-01"))
+        self.assertEqual(refund.move_type, "out_refund")
+        # 29/30 of (121 incl. mapped to 100 excl.) and of 50: 96.67 + 48.33 credited.
+        self.assertEqual(refund.amount_untaxed, 145.0)
+        self._assert_same_as_odoo(refund)
