@@ -19,6 +19,7 @@
         "data/q2c_metrics_cron.xml",
         "views/q2c_close_reason_views.xml",
         "views/q2c_billing_menus.xml",
+        "wizards/q2c_subscription_amend_wizard_views.xml",
         "wizards/q2c_subscription_close_wizard_views.xml",
         "views/q2c_subscription_views.xml",
         "views/q2c_metrics_views.xml",

@@ -519,6 +519,17 @@ class Q2cSubscription(models.Model):
             "context": {"default_subscription_id": self.id},
         }
 
+    def action_open_amend_wizard(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Amend %(sub)s", sub=self.name),
+            "res_model": "q2c.subscription.amend.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_subscription_id": self.id},
+        }
+
     def action_view_invoices(self):
         self.ensure_one()
         move_ids = list({move_id for __, move_id in self._q2c_get_invoices()})

@@ -1,5 +1,6 @@
 import logging
 from datetime import date
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.exceptions import ValidationError
@@ -378,3 +379,30 @@ class TestBillingJournalItems(Q2cSubscriptionCommon):
         # 29/30 of (121 incl. mapped to 100 excl.) and of 50: 96.67 + 48.33 credited.
         self.assertEqual(refund.amount_untaxed, 145.0)
         self._assert_same_as_odoo(refund)
+
+
+@tagged("post_install", "-at_install")
+class TestBillingCron(Q2cSubscriptionCommon):
+
+    def test_cron_commits_per_batch_and_retriggers(self):
+        """The scheduled run bills in batches, commits each, reports its progress and, past its
+        time budget, triggers itself for the rest."""
+        self.env["ir.config_parameter"].sudo().set_param("q2c_billing.batch_size", 1)
+        partners = self.env["res.partner"].create([{"name": f"Cron {i}"} for i in range(3)])
+        subs = self.env["q2c.subscription"]
+        today = date.today()
+        for partner in partners:
+            subs |= self._q2c_subscription([(self.plan_seat, 1)], partner=partner, start=today)
+        cron = self.env.ref("q2c_billing.q2c_billing_run_cron")
+        commits = []
+        with patch.object(self.env.cr, "commit", lambda: commits.append(1)), \
+                patch("odoo.addons.q2c_billing.models.q2c_billing_run.CRON_TIME_BUDGET", -1):
+            self.env["q2c.billing.run"]._cron_run_billing()
+        run = self.env["q2c.billing.run"].search([("trigger", "=", "cron")], limit=1)
+        # Budget spent after the first batch: one subscription billed, the cron re-triggered.
+        self.assertEqual(run.billed_count, 1)
+        self.assertGreaterEqual(len(commits), 2)
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
+        with patch.object(self.env.cr, "commit", lambda: commits.append(1)):
+            self.env["q2c.billing.run"]._cron_run_billing()
+        self.assertEqual(sum(sub.invoice_count for sub in subs), 3)

@@ -1,7 +1,7 @@
 from datetime import date
 
 from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import Q2cSubscriptionCommon
 
@@ -210,3 +210,21 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         invoices = self.env["account.move"].browse(
             self._run(date(2026, 5, 1))["invoice_ids"]) | sub.change_ids.move_id
         self.assertEqual(sum(invoices.mapped("amount_total_signed")), 62.0 + 31.0)
+
+    def test_amend_wizard(self):
+        sub = self._q2c_subscription([(self.plan_seat, 1), (self.plan_platform, 1)],
+                                     start=date(2026, 4, 1))
+        self._run(date(2026, 4, 1))
+        action = sub.action_open_amend_wizard()
+        wizard = Form(self.env[action["res_model"]].with_context(action["context"]))
+        wizard.effective_date = date(2026, 4, 16)
+        with wizard.line_ids.edit(0) as row:
+            row.price_plan_id = self.plan_seat_20
+        wizard.line_ids.remove(1)
+        self.assertIn("Remaining time on 1 x Seat (Seat premium)", wizard.preview_html)
+        self.assertIn("Unused time on 1 x Platform", wizard.preview_html)
+        self.assertIn("45.00", wizard.preview_html, "net: -5 + 10 - 50")
+        wizard.save().action_apply()
+        self.assertEqual(self._line(sub).price_plan_id, self.plan_seat_20)
+        self.assertEqual(self._line(sub, self.product_platform).end_date, date(2026, 4, 15))
+        self.assertEqual(len(sub.change_ids), 2)
