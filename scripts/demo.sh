@@ -8,7 +8,8 @@ bash "$here/setup.sh"
 installed=$(psql -d "$Q2C_DB" -tAc "select count(*) from ir_module_module where name in ('q2c_billing','q2c_cpq','q2c_dunning','q2c_revrec') and state='installed'" 2>/dev/null || echo 0)
 if [ "$installed" != "4" ]; then
   echo "q2c: creating database $Q2C_DB with the q2c addons and demo data (a few minutes the first time)"
-  "$here/odoo.sh" -d "$Q2C_DB" -i "$Q2C_ADDONS" --stop-after-init --log-level=warn
+  # payment_demo (a core module, not a dependency): the demo's saved cards and automatic payments.
+  "$here/odoo.sh" -d "$Q2C_DB" -i "$Q2C_ADDONS,payment_demo" --stop-after-init --log-level=warn
 fi
 [ "${1:-}" = "--no-serve" ] && exit 0
 echo "q2c: serving $Q2C_DB on http://localhost:$Q2C_PORT (login admin / admin); Ctrl-C stops"

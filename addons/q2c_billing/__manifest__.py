@@ -42,6 +42,7 @@
         "demo/q2c_billing_demo.xml",
         "demo/q2c_price_plan_demo.xml",
         "demo/q2c_subscription_demo.xml",
+        "demo/q2c_payment_demo.xml",
     ],
     "assets": {
         "web.assets_frontend": [

@@ -1,7 +1,11 @@
+import logging
+
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+
+_logger = logging.getLogger(__name__)
 
 # Worst first: the status a subscription shows when several invoices have issues.
 PAYMENT_ISSUE_ORDER = ("failed", "unknown", "pending")
@@ -286,20 +290,44 @@ class Q2cSubscription(models.Model):
             return None
 
     def _q2c_portal_usage(self):
-        """Usage of the current period per metric: ``[{"metric", "uom", "quantity"}]`` (empty
-        when usage metering is not installed or nothing was used)."""
+        """Hook: usage of the current period shown in the portal, ``[{"metric", "uom",
+        "quantity"}]`` (usage metering fills it)."""
         self.ensure_one()
-        Event = self.env.get("q2c.usage.event")
-        if Event is None or "subscription_id" not in Event._fields:
-            return []
-        start = self.current_period_start or self.start_date
-        domain = [("subscription_id", "=", self.id)]
-        if "timestamp" in Event._fields and start:
-            domain.append(("timestamp", ">=", fields.Datetime.to_datetime(start)))
-        if "metric_id" not in Event._fields or "quantity" not in Event._fields:
-            return []
-        rows = Event.sudo()._read_group(domain, ["metric_id"], ["quantity:sum"])
-        return [
-            {"metric": metric.name, "uom": metric.uom_id.name or "", "quantity": quantity}
-            for metric, quantity in rows
-        ]
+        return []
+
+    # ------------------------------------------------------------------
+    # Demo data
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _q2c_demo_setup_autopay(self):
+        """Demo data: the Demo payment provider (core module ``payment_demo``, when installed)
+        in test mode with a bank journal, and demo cards on two demo subscriptions: Acme's
+        payments succeed, Bergmann's fail (to show a failed payment and dunning)."""
+        Token = self.env["payment.token"]
+        provider = self.env.ref("payment.payment_provider_demo", raise_if_not_found=False)
+        if "demo_simulated_state" not in Token._fields or not provider or provider.code != "demo":
+            _logger.info("q2c demo: payment_demo is not installed, no demo payment methods")
+            return
+        journal = self.env["account.journal"].search(
+            [("type", "=", "bank"), ("company_id", "=", provider.company_id.id)], limit=1
+        )
+        provider.write({"state": "test", "is_published": True, "journal_id": journal.id})
+        method = self.env.ref("payment_demo.payment_method_demo")
+        for xmlid, state, details in (
+            ("q2c_billing.demo_subscription_acme", "done", "4242"),
+            ("q2c_billing.demo_subscription_bergmann", "error", "0002"),
+        ):
+            sub = self.env.ref(xmlid, raise_if_not_found=False)
+            if not sub or sub.payment_token_id:
+                continue
+            sub.payment_token_id = Token.create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": method.id,
+                    "payment_details": details,
+                    "partner_id": sub.partner_id.commercial_partner_id.id,
+                    "provider_ref": f"q2c-demo-{details}",
+                    "demo_simulated_state": state,
+                }
+            )
