@@ -37,6 +37,7 @@
         "views/q2c_usage_event_views.xml",
         "views/q2c_subscription_usage_views.xml",
         "views/account_move_usage_views.xml",
+        "views/q2c_portal_usage_templates.xml",
     ],
     "demo": [
         "demo/q2c_billing_demo.xml",

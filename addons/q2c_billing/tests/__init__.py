@@ -12,3 +12,4 @@ from . import test_metrics
 from . import test_usage_ingest
 from . import test_usage_aggregation
 from . import test_usage_billing
+from . import test_usage_portal
