@@ -26,7 +26,10 @@ def main(path, lines):
         result.insert(position, line)
     content = "\n".join(result) + "\n"
     blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"], input=content, capture_output=True, text=True,
+        ["git", "hash-object", "-w", "--stdin"],
+        input=content,
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout.strip()
     subprocess.run(

@@ -14,31 +14,57 @@ DAY = "2026-03-01"
 
 
 def _setup(rpc):
-    tax = rpc.call("account.tax", "create", {
-        "name": "Race tax 10%", "amount": 10.0, "amount_type": "percent", "type_tax_use": "sale",
-    })
-    product = rpc.call("product.product", "create", {
-        "name": "Race seat", "type": "service", "taxes_id": [(6, 0, [tax])],
-    })
+    tax = rpc.call(
+        "account.tax",
+        "create",
+        {
+            "name": "Race tax 10%",
+            "amount": 10.0,
+            "amount_type": "percent",
+            "type_tax_use": "sale",
+        },
+    )
+    product = rpc.call(
+        "product.product",
+        "create",
+        {
+            "name": "Race seat",
+            "type": "service",
+            "taxes_id": [(6, 0, [tax])],
+        },
+    )
     company = rpc.call("res.users", "read", [rpc.uid], ["company_id"])[0]["company_id"][0]
     currency = rpc.call("res.company", "read", [company], ["currency_id"])[0]["currency_id"][0]
-    plan = rpc.call("q2c.price.plan", "create", {
-        "name": "Race seat (monthly)", "product_id": product, "currency_id": currency,
-        "charge_type": "recurring", "charge_model": "per_unit", "unit_price": 12.5,
-    })
-    partners = rpc.call("res.partner", "create", [
-        {"name": f"Race customer {i}"} for i in range(SUBSCRIPTIONS // 2)
-    ])
-    subs = rpc.call("q2c.subscription", "create", [
+    plan = rpc.call(
+        "q2c.price.plan",
+        "create",
         {
-            "partner_id": partners[i % len(partners)],
+            "name": "Race seat (monthly)",
+            "product_id": product,
             "currency_id": currency,
-            "start_date": DAY,
-            "line_ids": [(0, 0, {"product_id": product, "price_plan_id": plan,
-                                 "quantity": 1 + i})],
-        }
-        for i in range(SUBSCRIPTIONS)
-    ])
+            "charge_type": "recurring",
+            "charge_model": "per_unit",
+            "unit_price": 12.5,
+        },
+    )
+    partners = rpc.call(
+        "res.partner", "create", [{"name": f"Race customer {i}"} for i in range(SUBSCRIPTIONS // 2)]
+    )
+    subs = rpc.call(
+        "q2c.subscription",
+        "create",
+        [
+            {
+                "partner_id": partners[i % len(partners)],
+                "currency_id": currency,
+                "start_date": DAY,
+                "line_ids": [
+                    (0, 0, {"product_id": product, "price_plan_id": plan, "quantity": 1 + i})
+                ],
+            }
+            for i in range(SUBSCRIPTIONS)
+        ],
+    )
     rpc.call("q2c.subscription", "action_activate", subs)
     return subs
 
@@ -53,7 +79,7 @@ def test_two_runs_racing_bill_each_period_once(rpc):
         barrier.wait()
         try:
             results[index] = client.call("q2c.billing.run", "run_billing", DAY)
-        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+        except Exception as error:
             failures.append(repr(error))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
@@ -70,13 +96,19 @@ def test_two_runs_racing_bill_each_period_once(rpc):
     assert not set(results[0]["invoice_ids"]) & set(results[1]["invoice_ids"])
 
     # Exactly one invoice per subscription period: one billed-period row, one invoice line.
-    periods = rpc.call("q2c.subscription.period", "search_read",
-                       [("subscription_id", "in", subs)], fields=["subscription_id", "move_id"])
+    periods = rpc.call(
+        "q2c.subscription.period",
+        "search_read",
+        [("subscription_id", "in", subs)],
+        fields=["subscription_id", "move_id"],
+    )
     assert Counter(row["subscription_id"][0] for row in periods) == Counter(subs)
-    lines = rpc.call("account.move.line", "search_read",
-                     [("q2c_subscription_id", "in", subs), ("display_type", "=", "product")],
-                     fields=["q2c_subscription_id", "move_id", "q2c_period_start",
-                             "price_subtotal"])
+    lines = rpc.call(
+        "account.move.line",
+        "search_read",
+        [("q2c_subscription_id", "in", subs), ("display_type", "=", "product")],
+        fields=["q2c_subscription_id", "move_id", "q2c_period_start", "price_subtotal"],
+    )
     assert Counter(line["q2c_subscription_id"][0] for line in lines) == Counter(subs)
     assert {line["q2c_period_start"] for line in lines} == {DAY}
     invoices = {line["move_id"][0] for line in lines}

@@ -56,7 +56,11 @@ class Q2cBillingRun(models.Model):
     error_count = fields.Integer(string="Error Count", readonly=True)
     invoice_count = fields.Integer(string="Invoice Count", readonly=True)
     move_ids = fields.Many2many(
-        "account.move", "q2c_billing_run_move_rel", "run_id", "move_id", string="Invoices",
+        "account.move",
+        "q2c_billing_run_move_rel",
+        "run_id",
+        "move_id",
+        string="Invoices",
         readonly=True,
     )
     error_ids = fields.One2many("q2c.billing.run.error", "run_id", string="Errors", readonly=True)
@@ -65,8 +69,11 @@ class Q2cBillingRun(models.Model):
     def _compute_name(self):
         labels = dict(self._fields["trigger"]._description_selection(self.env))
         for run in self:
-            run.name = _("%(trigger)s billing of %(date)s", trigger=labels.get(run.trigger, ""),
-                         date=run.date)
+            run.name = _(
+                "%(trigger)s billing of %(date)s",
+                trigger=labels.get(run.trigger, ""),
+                date=run.date,
+            )
 
     # ------------------------------------------------------------------
     # Public API (API.md)
@@ -88,14 +95,16 @@ class Q2cBillingRun(models.Model):
         }
 
     def action_bill_now(self):
-        """"Bill now": bill what is due today."""
+        """ "Bill now": bill what is due today."""
         self.check_access("create")
         result = self._q2c_run(fields.Date.context_today(self), trigger="manual")
         return result["run"]._q2c_action_notify()
 
     def action_view_invoices(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("account.action_move_out_invoice_type")
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "account.action_move_out_invoice_type"
+        )
         action["domain"] = [("id", "in", self.move_ids.ids)]
         action["context"] = {"create": False}
         return action
@@ -163,23 +172,34 @@ class Q2cBillingRun(models.Model):
             run._q2c_bill_batch(batch, day, report)
             done += len(batch)
             if commit:
+                # From the cron only: each batch is its own transaction, so a crash loses at
+                # most one batch and a restarted run skips what is billed (unique periods).
                 run._q2c_save(report, started, final=False)
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
                 self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
-                if time_budget and time.monotonic() - started > time_budget and (
-                    index + 1 < len(batches)
+                if (
+                    time_budget
+                    and time.monotonic() - started > time_budget
+                    and (index + 1 < len(batches))
                 ):
-                    cron = self.env.ref("q2c_billing.q2c_billing_run_cron", raise_if_not_found=False)
+                    cron = self.env.ref(
+                        "q2c_billing.q2c_billing_run_cron", raise_if_not_found=False
+                    )
                     if cron:
                         cron._trigger()
                     break
         run._q2c_save(report, started, final=True)
         if commit:
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         _logger.info(
             "q2c billing run %s for %s: %s billed, %s skipped, %s errors, %s invoices in %.1fs",
-            run.id, day, report["billed"], report["skipped"], len(report["errors"]),
-            len(report["invoice_ids"]), run.duration,
+            run.id,
+            day,
+            report["billed"],
+            report["skipped"],
+            len(report["errors"]),
+            len(report["invoice_ids"]),
+            run.duration,
         )
         return {**report, "run": run}
 
@@ -237,7 +257,7 @@ class Q2cBillingRun(models.Model):
             pass
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
-        except Exception as error:  # noqa: BLE001 - isolated below, reported per subscription
+        except Exception as error:
             _logger.info("q2c billing batch failed, retrying per customer: %s", error)
         for group in self._q2c_group_plans(plans):
             try:
@@ -248,7 +268,7 @@ class Q2cBillingRun(models.Model):
                 pass
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
                 raise
-            except Exception:  # noqa: BLE001 - isolated below
+            except Exception:
                 pass
             for plan in group:
                 try:
@@ -258,7 +278,7 @@ class Q2cBillingRun(models.Model):
                     report["skipped"] += 1
                 except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
                     raise
-                except Exception as error:  # noqa: BLE001 - reported on the run
+                except Exception as error:
                     self._q2c_report_error(report, plan["sub"], error)
 
     def _q2c_report_error(self, report, sub, error):
@@ -267,11 +287,13 @@ class Q2cBillingRun(models.Model):
             _logger.warning("q2c billing of %s failed", sub.display_name, exc_info=True)
         report["errors"].append({"subscription_id": sub.id, "error": str(message)})
         report["skipped"] += 1
-        self.env["q2c.billing.run.error"].sudo().create({
-            "run_id": self.id,
-            "subscription_id": sub.id,
-            "message": str(message),
-        })
+        self.env["q2c.billing.run.error"].sudo().create(
+            {
+                "run_id": self.id,
+                "subscription_id": sub.id,
+                "message": str(message),
+            }
+        )
 
     def _q2c_plan_subscription(self, sub, day, data, cache):
         """The cycles of ``sub`` due on ``day``, their invoice line values and the writes to
@@ -293,8 +315,13 @@ class Q2cBillingRun(models.Model):
         sub = plan["sub"]
         if sub.company_id.q2c_invoice_grouping == "subscription":
             return (sub.id,)
-        return (sub.company_id.id, sub.partner_id.id, sub.currency_id.id,
-                sub.fiscal_position_id.id, sub.payment_term_id.id)
+        return (
+            sub.company_id.id,
+            sub.partner_id.id,
+            sub.currency_id.id,
+            sub.fiscal_position_id.id,
+            sub.payment_term_id.id,
+        )
 
     @api.model
     def _q2c_group_plans(self, plans):
@@ -312,21 +339,22 @@ class Q2cBillingRun(models.Model):
         for row_id, sub_id in claimed:
             claims_by_sub[sub_id].append(row_id)
 
-        moves_by_sub = self._q2c_create_invoices(
-            [plan for plan in plans if plan["line_vals"]], day
-        )
+        moves_by_sub = self._q2c_create_invoices([plan for plan in plans if plan["line_vals"]], day)
         # Link the billed periods to their invoice (one statement).
         links = [
             (row_id, moves_by_sub[sub_id].id)
-            for sub_id, row_ids in claims_by_sub.items() if sub_id in moves_by_sub
+            for sub_id, row_ids in claims_by_sub.items()
+            if sub_id in moves_by_sub
             for row_id in row_ids
         ]
         if links:
-            self.env.cr.execute(SQL(
-                """UPDATE q2c_subscription_period AS p SET move_id = v.move_id
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE q2c_subscription_period AS p SET move_id = v.move_id
                      FROM (VALUES %s) AS v(id, move_id) WHERE p.id = v.id""",
-                SQL(", ").join(SQL("(%s, %s)", row_id, move_id) for row_id, move_id in links),
-            ))
+                    SQL(", ").join(SQL("(%s, %s)", row_id, move_id) for row_id, move_id in links),
+                )
+            )
             self.env["q2c.subscription.period"].invalidate_model(["move_id"])
         self._q2c_write_back(plans, moves_by_sub)
         report["billed"] += len(plans)
@@ -339,10 +367,19 @@ class Q2cBillingRun(models.Model):
         failed query."""
         self.ensure_one()
         rows = [
-            SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s, now() at time zone 'UTC', "
+            SQL(
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, now() at time zone 'UTC', "
                 "now() at time zone 'UTC')",
-                plan["sub"].id, plan["sub"].company_id.id, start, end, timing, billing_date,
-                self.id, self.env.uid, self.env.uid)
+                plan["sub"].id,
+                plan["sub"].company_id.id,
+                start,
+                end,
+                timing,
+                billing_date,
+                self.id,
+                self.env.uid,
+                self.env.uid,
+            )
             for plan in plans
             for start, end, timing, billing_date in plan["claims"]
         ]
@@ -350,13 +387,16 @@ class Q2cBillingRun(models.Model):
             return []
         self.env["q2c.subscription.period"].flush_model()
         self.env["q2c.subscription"].invalidate_model(["billed_period_ids"])
-        self.env.cr.execute(SQL(
-            """INSERT INTO q2c_subscription_period
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO q2c_subscription_period
                    (subscription_id, company_id, period_start, period_end, timing, billing_date,
                     run_id, create_uid, write_uid, create_date, write_date)
                VALUES %s RETURNING id, subscription_id""",
-            SQL(", ").join(rows),
-        ), log_exceptions=False)
+                SQL(", ").join(rows),
+            ),
+            log_exceptions=False,
+        )
         return self.env.cr.fetchall()
 
     def _q2c_create_invoices(self, plans, day):
@@ -375,13 +415,17 @@ class Q2cBillingRun(models.Model):
             # No chatter tracking or follower subscription on the run's invoices (volume);
             # the customer gets the invoice by the queued mail (company setting).
             CompanyMove = Move.with_company(company).with_context(
-                tracking_disable=True, mail_create_nolog=True, mail_notrack=True,
+                tracking_disable=True,
+                mail_create_nolog=True,
+                mail_notrack=True,
                 default_move_type="out_invoice",
             )
             # Without analytic distribution models, no line needs one: skip the lookup that
             # each invoice line would make.
-            no_analytic_models = not self.env["account.analytic.distribution.model"].sudo().search_count(
-                [("company_id", "in", [False, company.id])], limit=1
+            no_analytic_models = (
+                not self.env["account.analytic.distribution.model"]
+                .sudo()
+                .search_count([("company_id", "in", [False, company.id])], limit=1)
             )
             complete, standard = [], []
             for group in company_groups:
@@ -434,31 +478,35 @@ class Q2cBillingRun(models.Model):
             taxes = self.env["account.tax"].browse(line_vals["tax_ids"][0][2])
             if any(tax.tax_exigibility == "on_payment" for tax in taxes):
                 return None
-            base_lines.append(AccountTax._prepare_base_line_for_taxes_computation(
-                line_vals,
-                product_id=self.env["product.product"].browse(line_vals["product_id"]),
-                product_uom_id=self.env["uom.uom"].browse(line_vals["product_uom_id"]),
-                tax_ids=taxes,
-                price_unit=line_vals["price_unit"],
-                quantity=line_vals["quantity"],
-                discount=line_vals["discount"],
-                currency_id=currency,
-                rate=rate,
-                sign=sign,
-                is_refund=is_refund,
-                partner_id=partner,
-                account_id=self.env["account.account"].browse(line_vals["account_id"]),
-            ))
+            base_lines.append(
+                AccountTax._prepare_base_line_for_taxes_computation(
+                    line_vals,
+                    product_id=self.env["product.product"].browse(line_vals["product_id"]),
+                    product_uom_id=self.env["uom.uom"].browse(line_vals["product_uom_id"]),
+                    tax_ids=taxes,
+                    price_unit=line_vals["price_unit"],
+                    quantity=line_vals["quantity"],
+                    discount=line_vals["discount"],
+                    currency_id=currency,
+                    rate=rate,
+                    sign=sign,
+                    is_refund=is_refund,
+                    partner_id=partner,
+                    account_id=self.env["account.account"].browse(line_vals["account_id"]),
+                )
+            )
         AccountTax._add_tax_details_in_base_lines(base_lines, company)
         AccountTax._round_base_lines_tax_details(base_lines, company)
         AccountTax._add_accounting_data_in_base_lines_tax_details(base_lines, company)
         tax_results = AccountTax._prepare_tax_lines(base_lines, company)
         items = []
         untaxed = untaxed_currency = tax = tax_currency = 0.0
-        for (base_line, to_update), line_vals in zip(tax_results["base_lines_to_update"],
-                                                     product_lines):
-            items.append({**line_vals, **to_update, "currency_id": currency.id,
-                          "partner_id": partner.id})
+        for (_base_line, to_update), line_vals in zip(
+            tax_results["base_lines_to_update"], product_lines
+        ):
+            items.append(
+                {**line_vals, **to_update, "currency_id": currency.id, "partner_id": partner.id}
+            )
             untaxed += sign * to_update["balance"]
             untaxed_currency += sign * to_update["amount_currency"]
         for tax_vals in tax_results["tax_lines_to_add"]:
@@ -467,12 +515,19 @@ class Q2cBillingRun(models.Model):
             tax_currency += sign * tax_vals["amount_currency"]
         if term:
             terms = term._compute_terms(
-                date_ref=day, currency=currency, company=company, tax_amount=tax,
-                tax_amount_currency=tax_currency, sign=sign, untaxed_amount=untaxed,
+                date_ref=day,
+                currency=currency,
+                company=company,
+                tax_amount=tax,
+                tax_amount_currency=tax_currency,
+                sign=sign,
+                untaxed_amount=untaxed,
                 untaxed_amount_currency=untaxed_currency,
             )["line_ids"]
-            dues = [(fields.Date.to_date(line["date"]), line["company_amount"],
-                     line["foreign_amount"]) for line in terms]
+            dues = [
+                (fields.Date.to_date(line["date"]), line["company_amount"], line["foreign_amount"])
+                for line in terms
+            ]
         else:
             dues = [(day, -sign * (untaxed + tax), -sign * (untaxed_currency + tax_currency))]
         merged = {}
@@ -480,15 +535,17 @@ class Q2cBillingRun(models.Model):
             previous = merged.get(due, (0.0, 0.0))
             merged[due] = (previous[0] + balance, previous[1] + amount_currency)
         for due, (balance, amount_currency) in merged.items():
-            items.append({
-                "display_type": "payment_term",
-                "account_id": receivable.id,
-                "partner_id": partner.id,
-                "currency_id": currency.id,
-                "date_maturity": due,
-                "balance": balance,
-                "amount_currency": amount_currency,
-            })
+            items.append(
+                {
+                    "display_type": "payment_term",
+                    "account_id": receivable.id,
+                    "partner_id": partner.id,
+                    "currency_id": currency.id,
+                    "date_maturity": due,
+                    "balance": balance,
+                    "amount_currency": amount_currency,
+                }
+            )
         result = {key: value for key, value in vals.items() if key != "invoice_line_ids"}
         result["line_ids"] = [fields.Command.create(item) for item in items]
         return result
@@ -499,8 +556,9 @@ class Q2cBillingRun(models.Model):
             [("type", "=", "sale"), ("company_id", "=", company.id)], limit=1
         )
         if not journal:
-            raise UserError(_("The company %(company)s has no sales journal.",
-                              company=company.name))
+            raise UserError(
+                _("The company %(company)s has no sales journal.", company=company.name)
+            )
         return journal
 
     @api.model
@@ -556,13 +614,13 @@ class Q2cBillingRun(models.Model):
                 sub._q2c_apply_events(sim, vals)
             else:
                 grouped[tuple(sorted(vals.items()))].append(sub.id)
-            pending = [charge["change"] for charge in plan["charges"]
-                       if charge["kind"] == "proration"]
+            pending = [
+                charge["change"] for charge in plan["charges"] if charge["kind"] == "proration"
+            ]
             if pending:
                 # Superuser: the history is read-only for users; the run records the invoice.
                 changes = pending[0].sudo().browse({change.id for change in pending})
-                changes.write({"billing_state": "invoiced",
-                               "move_id": moves_by_sub[sub.id].id})
+                changes.write({"billing_state": "invoiced", "move_id": moves_by_sub[sub.id].id})
         for items, sub_ids in grouped.items():
             Sub.browse(sub_ids).with_context(mail_notrack=True).write(dict(items))
         if one_time_lines:

@@ -47,7 +47,9 @@ class Q2cSubscription(models.Model):
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company
     )
-    company_currency_id = fields.Many2one(related="company_id.currency_id", string="Company Currency")
+    company_currency_id = fields.Many2one(
+        related="company_id.currency_id", string="Company Currency"
+    )
     pricelist_id = fields.Many2one(
         "product.pricelist",
         string="Pricelist",
@@ -109,7 +111,11 @@ class Q2cSubscription(models.Model):
     )
     commercial_partner_id = fields.Many2one(related="partner_id.commercial_partner_id")
     sale_order_id = fields.Many2one(
-        "sale.order", string="Sale Order", copy=False, index="btree_not_null", tracking=True,
+        "sale.order",
+        string="Sale Order",
+        copy=False,
+        index="btree_not_null",
+        tracking=True,
         check_company=True,
     )
     state = fields.Selection(
@@ -128,7 +134,9 @@ class Q2cSubscription(models.Model):
         tracking=True,
     )
     start_date = fields.Date(
-        default=fields.Date.context_today, required=True, tracking=True,
+        default=fields.Date.context_today,
+        required=True,
+        tracking=True,
         help="First day of service.",
     )
     end_date = fields.Date(
@@ -174,9 +182,7 @@ class Q2cSubscription(models.Model):
         tracking=True,
         help="Fixed term: renew for the renewal term at the end of the term.",
     )
-    renewal_term_months = fields.Integer(
-        string="Renewal Term (months)", default=12, tracking=True
-    )
+    renewal_term_months = fields.Integer(string="Renewal Term (months)", default=12, tracking=True)
     renewal_uplift_pct = fields.Float(
         string="Renewal Price Uplift (%)",
         digits=(16, 4),
@@ -249,8 +255,11 @@ class Q2cSubscription(models.Model):
     note = fields.Html(string="Terms and Conditions")
 
     _sql_constraints = [
-        ("billing_interval_positive", "CHECK(billing_interval > 0)",
-         "The billing interval must be at least 1."),
+        (
+            "billing_interval_positive",
+            "CHECK(billing_interval > 0)",
+            "The billing interval must be at least 1.",
+        ),
     ]
 
     # ------------------------------------------------------------------
@@ -312,8 +321,10 @@ class Q2cSubscription(models.Model):
         today = fields.Date.context_today(self)
         for sub in self:
             lines = sub.line_ids.filtered(
-                lambda line: line.charge_type == "recurring"
-                and (not line.end_date or line.end_date >= today)
+                lambda line: (
+                    line.charge_type == "recurring"
+                    and (not line.end_date or line.end_date >= today)
+                )
             )
             sub.recurring_total = sub.currency_id.round(sum(lines.mapped("period_amount")))
             mrr = sub.currency_id.round(sum(lines.mapped("mrr"))) if sub.state == "active" else 0.0
@@ -329,7 +340,7 @@ class Q2cSubscription(models.Model):
     def _compute_invoice_count(self):
         moves = self._q2c_get_invoices()
         counts = {}
-        for sub_id, move_id in moves:
+        for sub_id, _move_id in moves:
             counts[sub_id] = counts.get(sub_id, 0) + 1
         for sub in self:
             sub.invoice_count = counts.get(sub.id, 0)
@@ -356,36 +367,49 @@ class Q2cSubscription(models.Model):
     def _check_dates(self):
         for sub in self:
             if sub.end_date and sub.start_date and sub.end_date < sub.start_date:
-                raise ValidationError(_(
-                    "%(sub)s: the field 'End Date' (%(end)s) cannot be before the field "
-                    "'Start Date' (%(start)s).",
-                    sub=sub.name, end=sub.end_date, start=sub.start_date,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s: the field 'End Date' (%(end)s) cannot be before the field "
+                        "'Start Date' (%(start)s).",
+                        sub=sub.name,
+                        end=sub.end_date,
+                        start=sub.start_date,
+                    )
+                )
             if sub.trial_end_date and sub.start_date and sub.trial_end_date < sub.start_date:
-                raise ValidationError(_(
-                    "%(sub)s: the field 'Trial Until' (%(trial)s) cannot be before the field "
-                    "'Start Date' (%(start)s).",
-                    sub=sub.name, trial=sub.trial_end_date, start=sub.start_date,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s: the field 'Trial Until' (%(trial)s) cannot be before the field "
+                        "'Start Date' (%(start)s).",
+                        sub=sub.name,
+                        trial=sub.trial_end_date,
+                        start=sub.start_date,
+                    )
+                )
 
-    @api.constrains("billing_interval", "renewal_term_months", "renewal_notice_days",
-                    "renewal_uplift_pct")
+    @api.constrains(
+        "billing_interval", "renewal_term_months", "renewal_notice_days", "renewal_uplift_pct"
+    )
     def _check_terms(self):
         for sub in self:
             if sub.billing_interval < 1:
-                raise ValidationError(_(
-                    "%(sub)s: the field 'Billing Interval' must be at least 1.", sub=sub.name
-                ))
+                raise ValidationError(
+                    _("%(sub)s: the field 'Billing Interval' must be at least 1.", sub=sub.name)
+                )
             if sub.renewal_term_months < 0 or sub.renewal_notice_days < 0:
-                raise ValidationError(_(
-                    "%(sub)s: the fields 'Renewal Term' and 'Notice Period' cannot be negative.",
-                    sub=sub.name,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s: the fields 'Renewal Term' and 'Notice Period' cannot be negative.",
+                        sub=sub.name,
+                    )
+                )
             if sub.renewal_uplift_pct < -100:
-                raise ValidationError(_(
-                    "%(sub)s: the field 'Renewal Price Uplift' cannot be below -100%%.",
-                    sub=sub.name,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s: the field 'Renewal Price Uplift' cannot be below -100%%.",
+                        sub=sub.name,
+                    )
+                )
 
     @api.constrains("currency_id", "line_ids")
     def _check_line_currency(self):
@@ -393,13 +417,17 @@ class Q2cSubscription(models.Model):
             for line in sub.line_ids:
                 plan = line.price_plan_id
                 if plan and plan.currency_id != sub.currency_id:
-                    raise ValidationError(_(
-                        "%(sub)s, line %(line)s: the price plan %(plan)s is in %(plan_currency)s, "
-                        "the subscription in %(currency)s.",
-                        sub=sub.name, line=line.name or line.product_id.display_name,
-                        plan=plan.name, plan_currency=plan.currency_id.name,
-                        currency=sub.currency_id.name,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(sub)s, line %(line)s: the price plan %(plan)s is in %(plan_currency)s, "
+                            "the subscription in %(currency)s.",
+                            sub=sub.name,
+                            line=line.name or line.product_id.display_name,
+                            plan=plan.name,
+                            plan_currency=plan.currency_id.name,
+                            currency=sub.currency_id.name,
+                        )
+                    )
 
     # ------------------------------------------------------------------
     # CRUD
@@ -420,21 +448,26 @@ class Q2cSubscription(models.Model):
         if {"currency_id", "billing_period", "billing_interval", "alignment"} & set(vals):
             billed = self.filtered(lambda sub: sub.current_period_start)
             if billed:
-                raise UserError(_(
-                    "%(subs)s: the currency and the billing period cannot change once billed; "
-                    "close the subscription and start a new one.",
-                    subs=", ".join(billed.mapped("name")),
-                ))
+                raise UserError(
+                    _(
+                        "%(subs)s: the currency and the billing period cannot change once billed; "
+                        "close the subscription and start a new one.",
+                        subs=", ".join(billed.mapped("name")),
+                    )
+                )
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_only_draft(self):
         for sub in self:
             if sub.state != "draft" or sub.billed_period_ids:
-                raise UserError(_(
-                    "%(sub)s cannot be deleted: it is %(state)s; close it instead.",
-                    sub=sub.name, state=sub._q2c_state_label(),
-                ))
+                raise UserError(
+                    _(
+                        "%(sub)s cannot be deleted: it is %(state)s; close it instead.",
+                        sub=sub.name,
+                        state=sub._q2c_state_label(),
+                    )
+                )
 
     # ------------------------------------------------------------------
     # Actions: lifecycle (API.md)
@@ -463,10 +496,14 @@ class Q2cSubscription(models.Model):
             if sub.state != "active":
                 raise sub._q2c_transition_error(_("paused"))
             if day < sub.start_date:
-                raise UserError(_(
-                    "%(sub)s cannot be paused on %(date)s: it starts on %(start)s.",
-                    sub=sub.name, date=day, start=sub.start_date,
-                ))
+                raise UserError(
+                    _(
+                        "%(sub)s cannot be paused on %(date)s: it starts on %(start)s.",
+                        sub=sub.name,
+                        date=day,
+                        start=sub.start_date,
+                    )
+                )
             sub._q2c_set_state("paused", {"paused_date": day}, _("Paused from %(date)s.", date=day))
         return True
 
@@ -479,18 +516,26 @@ class Q2cSubscription(models.Model):
             if sub.state != "paused":
                 raise sub._q2c_transition_error(_("resumed"))
             if sub.paused_date and day < sub.paused_date:
-                raise UserError(_(
-                    "%(sub)s cannot be resumed on %(date)s: it is paused from %(paused)s.",
-                    sub=sub.name, date=day, paused=sub.paused_date,
-                ))
+                raise UserError(
+                    _(
+                        "%(sub)s cannot be resumed on %(date)s: it is paused from %(paused)s.",
+                        sub=sub.name,
+                        date=day,
+                        paused=sub.paused_date,
+                    )
+                )
             vals = {"resumed_date": day}
             if not sub.next_invoice_date or sub.next_invoice_date < day:
                 vals["next_invoice_date"] = day
             if sub.end_date and day > sub.end_date and not sub.auto_renew:
-                raise UserError(_(
-                    "%(sub)s cannot be resumed on %(date)s: its term ended on %(end)s.",
-                    sub=sub.name, date=day, end=sub.end_date,
-                ))
+                raise UserError(
+                    _(
+                        "%(sub)s cannot be resumed on %(date)s: its term ended on %(end)s.",
+                        sub=sub.name,
+                        date=day,
+                        end=sub.end_date,
+                    )
+                )
             sub._q2c_set_state("active", vals, _("Resumed on %(date)s.", date=day))
         return True
 
@@ -533,7 +578,9 @@ class Q2cSubscription(models.Model):
     def action_view_invoices(self):
         self.ensure_one()
         move_ids = list({move_id for __, move_id in self._q2c_get_invoices()})
-        action = self.env["ir.actions.act_window"]._for_xml_id("account.action_move_out_invoice_type")
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "account.action_move_out_invoice_type"
+        )
         action["domain"] = [("id", "in", move_ids)]
         action["context"] = {"default_move_type": "out_invoice", "create": False}
         if len(move_ids) == 1:
@@ -609,10 +656,14 @@ class Q2cSubscription(models.Model):
         return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     def _q2c_transition_error(self, verb):
-        return UserError(_(
-            "%(sub)s cannot be %(verb)s: it is %(state)s.",
-            sub=self.name, verb=verb, state=self._q2c_state_label(),
-        ))
+        return UserError(
+            _(
+                "%(sub)s cannot be %(verb)s: it is %(state)s.",
+                sub=self.name,
+                verb=verb,
+                state=self._q2c_state_label(),
+            )
+        )
 
     def _q2c_set_state(self, state, vals, message):
         self.ensure_one()
@@ -625,25 +676,38 @@ class Q2cSubscription(models.Model):
             raise UserError(_("%(sub)s cannot be activated: it has no lines.", sub=self.name))
         missing = self.line_ids.filtered(lambda line: not line.price_plan_id)
         if missing:
-            raise UserError(_(
-                "%(sub)s cannot be activated: no price plan for %(products)s.",
-                sub=self.name, products=", ".join(missing.product_id.mapped("display_name")),
-            ))
+            raise UserError(
+                _(
+                    "%(sub)s cannot be activated: no price plan for %(products)s.",
+                    sub=self.name,
+                    products=", ".join(missing.product_id.mapped("display_name")),
+                )
+            )
         start = self.start_date or fields.Date.context_today(self)
         if self.trial_end_date and self.trial_end_date >= start:
             first = self.trial_end_date + ONE_DAY
             self._q2c_set_state(
                 "trial",
-                {"start_date": start, "next_invoice_date": first,
-                 "anchor_date": self._q2c_anchor_for(first)},
-                _("Trial started on %(start)s, until %(end)s.", start=start,
-                  end=self.trial_end_date),
+                {
+                    "start_date": start,
+                    "next_invoice_date": first,
+                    "anchor_date": self._q2c_anchor_for(first),
+                },
+                _(
+                    "Trial started on %(start)s, until %(end)s.",
+                    start=start,
+                    end=self.trial_end_date,
+                ),
             )
         else:
             self._q2c_set_state(
                 "active",
-                {"start_date": start, "activated_date": start, "next_invoice_date": start,
-                 "anchor_date": self._q2c_anchor_for(start)},
+                {
+                    "start_date": start,
+                    "activated_date": start,
+                    "next_invoice_date": start,
+                    "anchor_date": self._q2c_anchor_for(start),
+                },
                 _("Activated from %(date)s.", date=start),
             )
 
@@ -663,21 +727,25 @@ class Q2cSubscription(models.Model):
         self.ensure_one()
         start = self.current_period_start or self.start_date
         if self.state != "draft" and day < start - ONE_DAY:
-            raise UserError(_(
-                "%(sub)s cannot be closed on %(date)s: it is billed from %(start)s; close it "
-                "on or after that date.",
-                sub=self.name, date=day, start=start,
-            ))
+            raise UserError(
+                _(
+                    "%(sub)s cannot be closed on %(date)s: it is billed from %(start)s; close it "
+                    "on or after that date.",
+                    sub=self.name,
+                    date=day,
+                    start=start,
+                )
+            )
         vals = {"closed_date": day, "close_reason_id": reason.id}
         if not self.end_date or self.end_date > day:
             vals["end_date"] = day
         changes = self.env["q2c.subscription.change"]
-        if self.state in ("draft",) or (self.state == "trial" and (
-            not self.trial_end_date or day <= self.trial_end_date
-        )):
+        if self.state in ("draft",) or (
+            self.state == "trial" and (not self.trial_end_date or day <= self.trial_end_date)
+        ):
             vals["next_invoice_date"] = False
         elif self.current_period_start:
-            cps, cpe = self.current_period_start, self.current_period_end
+            cpe = self.current_period_end
             if day < cpe and self.proration_policy != "none":
                 changes = self._q2c_close_credits(day + ONE_DAY)
             if day < cpe:
@@ -723,8 +791,9 @@ class Q2cSubscription(models.Model):
             if not found:
                 raise UserError(_("Unknown close reason '%(reason)s'.", reason=reason))
             return found
-        raise UserError(_("Invalid close reason %(reason)r: give its id or its name.",
-                          reason=reason))
+        raise UserError(
+            _("Invalid close reason %(reason)r: give its id or its name.", reason=reason)
+        )
 
     @api.model
     def _q2c_to_date(self, value, field_name, required=False):
@@ -743,10 +812,13 @@ class Q2cSubscription(models.Model):
                 return date.fromisoformat(value.strip()[:10])
             except ValueError:
                 pass
-        raise ValidationError(_(
-            "The field '%(field)s' must be a date (YYYY-MM-DD), got %(value)r.",
-            field=field_name, value=value,
-        ))
+        raise ValidationError(
+            _(
+                "The field '%(field)s' must be a date (YYYY-MM-DD), got %(value)r.",
+                field=field_name,
+                value=value,
+            )
+        )
 
     # ------------------------------------------------------------------
     # Periods
@@ -799,10 +871,16 @@ class Q2cSubscription(models.Model):
         """``[(subscription_id, move_id)]`` of the invoices billing these subscriptions."""
         if not self.ids:
             return []
-        rows = self.env["account.move.line"].sudo()._read_group(
-            [("q2c_subscription_id", "in", self.ids), ("move_id.move_type", "in",
-                                                        ("out_invoice", "out_refund"))],
-            ["q2c_subscription_id", "move_id"],
+        rows = (
+            self.env["account.move.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("q2c_subscription_id", "in", self.ids),
+                    ("move_id.move_type", "in", ("out_invoice", "out_refund")),
+                ],
+                ["q2c_subscription_id", "move_id"],
+            )
         )
         return [(sub.id, move.id) for sub, move in rows]
 
@@ -819,8 +897,7 @@ class Q2cSubscription(models.Model):
             return data
         Change = self.env["q2c.subscription.change"]
         days = [
-            day for sub in self
-            for day in (sub.current_period_start, sub.next_invoice_date) if day
+            day for sub in self for day in (sub.current_period_start, sub.next_invoice_date) if day
         ]
         domain = [("subscription_id", "in", self.ids), ("line_id", "!=", False)]
         if days:
@@ -862,14 +939,20 @@ class Q2cSubscription(models.Model):
         cycles = []
         while sim["next_invoice_date"] and sim["next_invoice_date"] <= day:
             if len(cycles) >= MAX_CYCLES:
-                raise UserError(_(
-                    "%(sub)s has more than %(count)s periods to catch up; check its next "
-                    "invoice date (%(date)s).",
-                    sub=self.name, count=MAX_CYCLES, date=self.next_invoice_date,
-                ))
-            cycles.append(self._q2c_prepare_cycle(
-                sim["next_invoice_date"], sim, data, with_pending=not cycles
-            ))
+                raise UserError(
+                    _(
+                        "%(sub)s has more than %(count)s periods to catch up; check its next "
+                        "invoice date (%(date)s).",
+                        sub=self.name,
+                        count=MAX_CYCLES,
+                        date=self.next_invoice_date,
+                    )
+                )
+            cycles.append(
+                self._q2c_prepare_cycle(
+                    sim["next_invoice_date"], sim, data, with_pending=not cycles
+                )
+            )
         return cycles, sim
 
     def _q2c_prepare_cycle(self, day, sim, data, with_pending=True, arrears=None):
@@ -883,8 +966,14 @@ class Q2cSubscription(models.Model):
         """
         self.ensure_one()
         events = []
-        cycle = {"date": day, "window": None, "arrears": None, "charges": [], "claims": [],
-                 "events": events}
+        cycle = {
+            "date": day,
+            "window": None,
+            "arrears": None,
+            "charges": [],
+            "claims": [],
+            "events": events,
+        }
         # Trial: nothing is billed until the day after its end.
         if sim["state"] == "trial":
             trial_end = sim["trial_end_date"]
@@ -917,9 +1006,7 @@ class Q2cSubscription(models.Model):
         if billable and sim["end_date"] and day > sim["end_date"]:
             billable = False
         # The previous window in arrears: ended, or cut short by a close.
-        if arrears is None and sim["cps"] and sim["cpe"] and (
-            sim["cpe"] < day or not billable
-        ):
+        if arrears is None and sim["cps"] and sim["cpe"] and (sim["cpe"] < day or not billable):
             arrears = (sim["cps"], sim["cpe"])
         cycle["arrears"] = arrears
         window = None
@@ -976,9 +1063,14 @@ class Q2cSubscription(models.Model):
         """Write the billing state of a run whose cycles changed the lifecycle (trial ended,
         term renewed or expired) and log each event."""
         self.ensure_one()
-        vals = dict(vals, state=sim["state"], activated_date=sim["activated_date"] or False,
-                    closed_date=sim["closed_date"] or False, end_date=sim["end_date"] or False,
-                    renewal_count=sim["renewal_count"])
+        vals = dict(
+            vals,
+            state=sim["state"],
+            activated_date=sim["activated_date"] or False,
+            closed_date=sim["closed_date"] or False,
+            end_date=sim["end_date"] or False,
+            renewal_count=sim["renewal_count"],
+        )
         messages = []
         for kind, day in sim["events"]:
             if kind == "activate":
@@ -988,8 +1080,12 @@ class Q2cSubscription(models.Model):
             elif kind == "expire":
                 messages.append(_("Term ended on %(date)s: closed.", date=day))
         if sim["uplift"] != 1.0:
-            messages.append(_("Prices uplifted by %(pct)s%% at renewal.",
-                              pct=float_round((sim["uplift"] - 1.0) * 100.0, precision_digits=4)))
+            messages.append(
+                _(
+                    "Prices uplifted by %(pct)s%% at renewal.",
+                    pct=float_round((sim["uplift"] - 1.0) * 100.0, precision_digits=4),
+                )
+            )
             for line in self.line_ids:
                 line.price_multiplier = (line.price_multiplier or 1.0) * sim["uplift"]
         self.write(vals)
@@ -1051,8 +1147,12 @@ class Q2cSubscription(models.Model):
             "subscription": self,
             "line": line,
             "product": state["product"],
-            "description": _("%(name)s from %(start)s to %(end)s", name=state["name"],
-                             start=start.isoformat(), end=end.isoformat()),
+            "description": _(
+                "%(name)s from %(start)s to %(end)s",
+                name=state["name"],
+                start=start.isoformat(),
+                end=end.isoformat(),
+            ),
             "quantity": state["quantity"],
             "full": full,
             "discount": discount,
@@ -1108,10 +1208,13 @@ class Q2cSubscription(models.Model):
         company = self.company_id
         fpos = self.fiscal_position_id
         if not product.active:
-            raise UserError(_(
-                "%(sub)s: the product %(product)s is archived.",
-                sub=self.name, product=product.display_name,
-            ))
+            raise UserError(
+                _(
+                    "%(sub)s: the product %(product)s is archived.",
+                    sub=self.name,
+                    product=product.display_name,
+                )
+            )
         key = (product.id, fpos.id, company.id)
         if key not in cache["taxes"]:
             product_taxes = product.taxes_id._filter_taxes_by_company(company)
@@ -1123,17 +1226,22 @@ class Q2cSubscription(models.Model):
         product_taxes, taxes = cache["taxes"][key]
         account = cache["accounts"][key]
         if not account:
-            raise UserError(_(
-                "%(sub)s: no income account for the product %(product)s (set one on the product "
-                "or its category).",
-                sub=self.name, product=product.display_name,
-            ))
+            raise UserError(
+                _(
+                    "%(sub)s: no income account for the product %(product)s (set one on the product "
+                    "or its category).",
+                    sub=self.name,
+                    product=product.display_name,
+                )
+            )
         full, discount, amount = charge["full"], charge["discount"], charge["amount"]
         if product_taxes != taxes and any(product_taxes.mapped("price_include")):
             # The fiscal position maps a price-included tax away: the price excludes it.
-            amount = self.currency_id.round(self.env["account.tax"]._fix_tax_included_price_company(
-                amount, product_taxes, taxes, company
-            ))
+            amount = self.currency_id.round(
+                self.env["account.tax"]._fix_tax_included_price_company(
+                    amount, product_taxes, taxes, company
+                )
+            )
             full, discount = amount, 0.0
         quantity, price_unit, discount = self._q2c_line_representation(
             charge["quantity"], full, discount, amount, cache["price_digits"]
@@ -1176,17 +1284,19 @@ class Q2cSubscription(models.Model):
         AccountTax = self.env["account.tax"]
         base_lines = []
         for vals in line_vals_list:
-            base_lines.append(AccountTax._prepare_base_line_for_taxes_computation(
-                None,
-                product_id=self.env["product.product"].browse(vals["product_id"]),
-                tax_ids=self.env["account.tax"].browse(vals["tax_ids"][0][2]),
-                price_unit=vals["price_unit"],
-                quantity=vals["quantity"],
-                discount=vals["discount"],
-                currency_id=self.currency_id,
-                partner_id=self.partner_id,
-                account_id=self.env["account.account"].browse(vals["account_id"]),
-            ))
+            base_lines.append(
+                AccountTax._prepare_base_line_for_taxes_computation(
+                    None,
+                    product_id=self.env["product.product"].browse(vals["product_id"]),
+                    tax_ids=self.env["account.tax"].browse(vals["tax_ids"][0][2]),
+                    price_unit=vals["price_unit"],
+                    quantity=vals["quantity"],
+                    discount=vals["discount"],
+                    currency_id=self.currency_id,
+                    partner_id=self.partner_id,
+                    account_id=self.env["account.account"].browse(vals["account_id"]),
+                )
+            )
         AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
         AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
         return base_lines
@@ -1197,8 +1307,9 @@ class Q2cSubscription(models.Model):
         sim = self._q2c_sim_state()
         first = self._q2c_first_billing_day()
         if self.state == "draft":
-            sim.update(state="trial" if first > self.start_date else "active",
-                       next_invoice_date=first)
+            sim.update(
+                state="trial" if first > self.start_date else "active", next_invoice_date=first
+            )
         next_day = sim["next_invoice_date"]
         if next_day and day < next_day and day < first:
             day = first
@@ -1240,22 +1351,26 @@ class Q2cSubscription(models.Model):
         lines = []
         for vals, base_line in zip(vals_list, base_lines):
             details = base_line["tax_details"]
-            untaxed = currency.round(details["total_excluded_currency"]
-                                     + details["delta_total_excluded_currency"])
+            untaxed = currency.round(
+                details["total_excluded_currency"] + details["delta_total_excluded_currency"]
+            )
             tax = currency.round(sum(t["tax_amount_currency"] for t in details["taxes_data"]))
-            lines.append({
-                "description": vals["name"],
-                "product_id": vals["product_id"],
-                "subscription_line_id": vals["q2c_subscription_line_id"],
-                "quantity": vals["quantity"],
-                "price_unit": vals["price_unit"],
-                "discount": vals["discount"],
-                "period_start": vals["q2c_period_start"] and vals["q2c_period_start"].isoformat(),
-                "period_end": vals["q2c_period_end"] and vals["q2c_period_end"].isoformat(),
-                "amount": untaxed,
-                "tax": tax,
-                "total": currency.round(untaxed + tax),
-            })
+            lines.append(
+                {
+                    "description": vals["name"],
+                    "product_id": vals["product_id"],
+                    "subscription_line_id": vals["q2c_subscription_line_id"],
+                    "quantity": vals["quantity"],
+                    "price_unit": vals["price_unit"],
+                    "discount": vals["discount"],
+                    "period_start": vals["q2c_period_start"]
+                    and vals["q2c_period_start"].isoformat(),
+                    "period_end": vals["q2c_period_end"] and vals["q2c_period_end"].isoformat(),
+                    "amount": untaxed,
+                    "tax": tax,
+                    "total": currency.round(untaxed + tax),
+                }
+            )
         window = cycle and (cycle["window"] or cycle["arrears"])
         if window:
             period_start, period_end = window[0], window[1]
@@ -1281,16 +1396,21 @@ class Q2cSubscription(models.Model):
         self.ensure_one()
         closing = change_type == "close"
         if self.state in ("paused", "closed") and not closing:
-            raise UserError(_(
-                "%(sub)s cannot be amended: it is %(state)s.",
-                sub=self.name, state=self._q2c_state_label(),
-            ))
+            raise UserError(
+                _(
+                    "%(sub)s cannot be amended: it is %(state)s.",
+                    sub=self.name,
+                    state=self._q2c_state_label(),
+                )
+            )
         requested = self._q2c_to_date(effective_date, "effective_date", required=True)
         if not isinstance(changes, (list, tuple)) or not changes:
-            raise ValidationError(_(
-                "The field 'changes' must be a non-empty list of changes, got %(value)r.",
-                value=changes,
-            ))
+            raise ValidationError(
+                _(
+                    "The field 'changes' must be a non-empty list of changes, got %(value)r.",
+                    value=changes,
+                )
+            )
         currency = self.currency_id
         months = self._q2c_period_months()
         prorate = self.state == "active" or (closing and self.state == "paused")
@@ -1307,11 +1427,15 @@ class Q2cSubscription(models.Model):
                     self.env._("%(start)s to %(end)s", start=start, end=end)
                     for start, end in self._q2c_current_window()
                 ) or _("none")
-                raise ValidationError(_(
-                    "The field 'effective_date' (%(date)s) is outside the current period of "
-                    "%(sub)s (%(bounds)s).",
-                    date=requested, sub=self.name, bounds=bounds,
-                ))
+                raise ValidationError(
+                    _(
+                        "The field 'effective_date' (%(date)s) is outside the current period of "
+                        "%(sub)s (%(bounds)s).",
+                        date=requested,
+                        sub=self.name,
+                        bounds=bounds,
+                    )
+                )
             period = self._q2c_period_of(window[0])
             effective = requested
             if self.proration_policy == "none":
@@ -1319,13 +1443,14 @@ class Q2cSubscription(models.Model):
         else:
             effective = max(self._q2c_first_billing_day(), self.start_date)
         # No proration when the change starts a window not billed yet: that window bills it.
-        prorate = prorate and self.proration_policy != "none" and (
-            billed_window or effective > window[0]
+        prorate = (
+            prorate and self.proration_policy != "none" and (billed_window or effective > window[0])
         )
         share = 0.0
         if prorate:
-            share = periods.fraction(effective, window[1], period[0], period[1],
-                                     self.proration_policy)
+            share = periods.fraction(
+                effective, window[1], period[0], period[1], self.proration_policy
+            )
 
         Product = self.env["product.product"]
         Plan = self.env["q2c.price.plan"]
@@ -1334,126 +1459,187 @@ class Q2cSubscription(models.Model):
         for index, change in enumerate(changes):
             where = _("changes[%(index)s]", index=index)
             if not isinstance(change, dict):
-                raise ValidationError(_(
-                    "%(where)s must be a dictionary with line_id, product_id, price_plan_id and "
-                    "quantity, got %(value)r.", where=where, value=change,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(where)s must be a dictionary with line_id, product_id, price_plan_id and "
+                        "quantity, got %(value)r.",
+                        where=where,
+                        value=change,
+                    )
+                )
             unknown = set(change) - {"line_id", "product_id", "price_plan_id", "quantity"}
             if unknown:
-                raise ValidationError(_(
-                    "%(where)s: unknown key(s) %(keys)s.", where=where,
-                    keys=", ".join(sorted(map(str, unknown))),
-                ))
+                raise ValidationError(
+                    _(
+                        "%(where)s: unknown key(s) %(keys)s.",
+                        where=where,
+                        keys=", ".join(sorted(map(str, unknown))),
+                    )
+                )
             line = self.env["q2c.subscription.line"]
             line_id = change.get("line_id")
             if line_id:
                 if not isinstance(line_id, int) or isinstance(line_id, bool):
-                    raise ValidationError(_(
-                        "%(where)s: the field 'line_id' must be an id, got %(value)r.",
-                        where=where, value=line_id,
-                    ))
-                line = self.line_ids.filtered(lambda rec: rec.id == line_id)
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the field 'line_id' must be an id, got %(value)r.",
+                            where=where,
+                            value=line_id,
+                        )
+                    )
+                line = self.line_ids.filtered(lambda rec: rec.id == line_id)  # noqa: B023
                 if not line:
-                    raise ValidationError(_(
-                        "%(where)s: the line_id %(line)s is not a line of %(sub)s.",
-                        where=where, line=line_id, sub=self.name,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the line_id %(line)s is not a line of %(sub)s.",
+                            where=where,
+                            line=line_id,
+                            sub=self.name,
+                        )
+                    )
                 if line.id in seen:
-                    raise ValidationError(_(
-                        "%(where)s: the line_id %(line)s is changed twice.",
-                        where=where, line=line_id,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the line_id %(line)s is changed twice.",
+                            where=where,
+                            line=line_id,
+                        )
+                    )
                 seen.add(line.id)
                 if line.end_date and line.end_date < effective:
-                    raise ValidationError(_(
-                        "%(where)s: the line %(line)s ended on %(end)s.",
-                        where=where, line=line.name, end=line.end_date,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the line %(line)s ended on %(end)s.",
+                            where=where,
+                            line=line.name,
+                            end=line.end_date,
+                        )
+                    )
             product = line.product_id
             if change.get("product_id"):
                 product_id = change["product_id"]
                 if not isinstance(product_id, int) or isinstance(product_id, bool):
-                    raise ValidationError(_(
-                        "%(where)s: the field 'product_id' must be an id, got %(value)r.",
-                        where=where, value=product_id,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the field 'product_id' must be an id, got %(value)r.",
+                            where=where,
+                            value=product_id,
+                        )
+                    )
                 product = Product.browse(product_id).exists()
                 if not product:
-                    raise ValidationError(_(
-                        "%(where)s: the product_id %(product)s does not exist.",
-                        where=where, product=product_id,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the product_id %(product)s does not exist.",
+                            where=where,
+                            product=product_id,
+                        )
+                    )
             if not product:
-                raise ValidationError(_(
-                    "%(where)s: the field 'product_id' is required for a new line.", where=where
-                ))
+                raise ValidationError(
+                    _("%(where)s: the field 'product_id' is required for a new line.", where=where)
+                )
             label = _("%(where)s (%(product)s)", where=where, product=product.display_name)
             quantity = change.get("quantity", line.quantity if line else 1.0)
             if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
-                raise ValidationError(_(
-                    "%(where)s: the field 'quantity' must be a number, got %(value)r.",
-                    where=label, value=quantity,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(where)s: the field 'quantity' must be a number, got %(value)r.",
+                        where=label,
+                        value=quantity,
+                    )
+                )
             if quantity < 0:
-                raise ValidationError(_(
-                    "%(where)s: the field 'quantity' cannot be negative (%(value)s).",
-                    where=label, value=quantity,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(where)s: the field 'quantity' cannot be negative (%(value)s).",
+                        where=label,
+                        value=quantity,
+                    )
+                )
             if not line and not quantity:
-                raise ValidationError(_(
-                    "%(where)s: a new line needs a quantity above 0.", where=label
-                ))
+                raise ValidationError(
+                    _("%(where)s: a new line needs a quantity above 0.", where=label)
+                )
             plan = Plan
             if change.get("price_plan_id"):
                 plan_id = change["price_plan_id"]
                 if not isinstance(plan_id, int) or isinstance(plan_id, bool):
-                    raise ValidationError(_(
-                        "%(where)s: the field 'price_plan_id' must be an id, got %(value)r.",
-                        where=label, value=plan_id,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the field 'price_plan_id' must be an id, got %(value)r.",
+                            where=label,
+                            value=plan_id,
+                        )
+                    )
                 plan = Plan.browse(plan_id).exists()
                 if not plan:
-                    raise ValidationError(_(
-                        "%(where)s: the price_plan_id %(plan)s does not exist.",
-                        where=label, plan=plan_id,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the price_plan_id %(plan)s does not exist.",
+                            where=label,
+                            plan=plan_id,
+                        )
+                    )
                 if plan.product_id != product:
-                    raise ValidationError(_(
-                        "%(where)s: the price plan %(plan)s is not a plan of %(product)s.",
-                        where=label, plan=plan.name, product=product.display_name,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the price plan %(plan)s is not a plan of %(product)s.",
+                            where=label,
+                            plan=plan.name,
+                            product=product.display_name,
+                        )
+                    )
             elif line and product == line.product_id:
                 plan = line.price_plan_id
             elif quantity:
                 plan = product._q2c_get_price_plan(
-                    partner=self.partner_id, currency=self.currency_id,
-                    pricelist=self.pricelist_id, date=effective,
+                    partner=self.partner_id,
+                    currency=self.currency_id,
+                    pricelist=self.pricelist_id,
+                    date=effective,
                 )
                 if not plan or plan.currency_id != currency:
-                    raise ValidationError(_(
-                        "%(where)s: the product %(product)s has no price plan in %(currency)s.",
-                        where=label, product=product.display_name, currency=currency.name,
-                    ))
+                    raise ValidationError(
+                        _(
+                            "%(where)s: the product %(product)s has no price plan in %(currency)s.",
+                            where=label,
+                            product=product.display_name,
+                            currency=currency.name,
+                        )
+                    )
             if plan and plan.currency_id != currency:
-                raise ValidationError(_(
-                    "%(where)s: the price plan %(plan)s is in %(plan_currency)s, the "
-                    "subscription in %(currency)s.",
-                    where=label, plan=plan.name, plan_currency=plan.currency_id.name,
-                    currency=currency.name,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(where)s: the price plan %(plan)s is in %(plan_currency)s, the "
+                        "subscription in %(currency)s.",
+                        where=label,
+                        plan=plan.name,
+                        plan_currency=plan.currency_id.name,
+                        currency=currency.name,
+                    )
+                )
             old = new = None
             if line:
                 old = {
-                    "line": line, "product": line.product_id, "plan": line.price_plan_id,
-                    "quantity": line.quantity, "name": line.name,
-                    "multiplier": line.price_multiplier or 1.0, "discount": line.discount,
+                    "line": line,
+                    "product": line.product_id,
+                    "plan": line.price_plan_id,
+                    "quantity": line.quantity,
+                    "name": line.name,
+                    "multiplier": line.price_multiplier or 1.0,
+                    "discount": line.discount,
                     "discount_end_date": line.discount_end_date,
                 }
             if quantity:
                 same_plan = line and plan == line.price_plan_id
                 new = {
-                    "line": line, "product": product, "plan": plan, "quantity": float(quantity),
-                    "name": line.name if line and product == line.product_id
+                    "line": line,
+                    "product": product,
+                    "plan": plan,
+                    "quantity": float(quantity),
+                    "name": line.name
+                    if line and product == line.product_id
                     else product.display_name,
                     "multiplier": (line.price_multiplier or 1.0) if same_plan else 1.0,
                     "discount": line.discount if line else 0.0,
@@ -1466,8 +1652,13 @@ class Q2cSubscription(models.Model):
             else:
                 kind = "update"
             item = {
-                "index": index, "kind": change_type or kind, "line": line, "old": old, "new": new,
-                "lines": [], "mrr_delta": 0.0,
+                "index": index,
+                "kind": change_type or kind,
+                "line": line,
+                "old": old,
+                "new": new,
+                "lines": [],
+                "mrr_delta": 0.0,
             }
             item["mrr_delta"] = self._q2c_state_mrr(new) - self._q2c_state_mrr(old)
             if prorate:
@@ -1524,45 +1715,61 @@ class Q2cSubscription(models.Model):
         old, new = item["old"], item["new"]
         result = []
         old_amount = new_amount = 0.0
-        if old and old["plan"] and old["plan"].charge_type == "recurring" and (
-            old["line"]._q2c_is_active_on(effective)
+        if (
+            old
+            and old["plan"]
+            and old["plan"].charge_type == "recurring"
+            and (old["line"]._q2c_is_active_on(effective))
         ):
             old_amount = currency.round(self._q2c_state_period_amount(old, effective) * share)
         if new and new["plan"] and new["plan"].charge_type == "recurring":
             new_amount = currency.round(self._q2c_state_period_amount(new, effective) * share)
-        if old and new and old["product"] == new["product"] and (
-            (old["plan"], old["quantity"]) == (new["plan"], new["quantity"])
-            or currency.compare_amounts(old_amount, new_amount) == 0
+        if (
+            old
+            and new
+            and old["product"] == new["product"]
+            and (
+                (old["plan"], old["quantity"]) == (new["plan"], new["quantity"])
+                or currency.compare_amounts(old_amount, new_amount) == 0
+            )
         ):
             return result
         period = {"period_start": effective.isoformat(), "period_end": end.isoformat()}
         if old_amount:
-            result.append({
-                "description": _(
-                    "Unused time on %(quantity)s x %(name)s (%(plan)s) from %(start)s to %(end)s",
-                    quantity=_fmt_qty(old["quantity"]), name=old["name"],
-                    plan=old["plan"].name, start=period["period_start"],
-                    end=period["period_end"],
-                ),
-                **period,
-                "amount": -old_amount,
-                "product": old["product"],
-                "state": old,
-            })
+            result.append(
+                {
+                    "description": _(
+                        "Unused time on %(quantity)s x %(name)s (%(plan)s) from %(start)s to %(end)s",
+                        quantity=_fmt_qty(old["quantity"]),
+                        name=old["name"],
+                        plan=old["plan"].name,
+                        start=period["period_start"],
+                        end=period["period_end"],
+                    ),
+                    **period,
+                    "amount": -old_amount,
+                    "product": old["product"],
+                    "state": old,
+                }
+            )
         if new_amount:
-            result.append({
-                "description": _(
-                    "Remaining time on %(quantity)s x %(name)s (%(plan)s) from %(start)s to "
-                    "%(end)s",
-                    quantity=_fmt_qty(new["quantity"]), name=new["name"],
-                    plan=new["plan"].name, start=period["period_start"],
-                    end=period["period_end"],
-                ),
-                **period,
-                "amount": new_amount,
-                "product": new["product"],
-                "state": new,
-            })
+            result.append(
+                {
+                    "description": _(
+                        "Remaining time on %(quantity)s x %(name)s (%(plan)s) from %(start)s to "
+                        "%(end)s",
+                        quantity=_fmt_qty(new["quantity"]),
+                        name=new["name"],
+                        plan=new["plan"].name,
+                        start=period["period_start"],
+                        end=period["period_end"],
+                    ),
+                    **period,
+                    "amount": new_amount,
+                    "product": new["product"],
+                    "state": new,
+                }
+            )
         return result
 
     def _q2c_change_result(self, plan):
@@ -1591,13 +1798,15 @@ class Q2cSubscription(models.Model):
         for item in plan["items"]:
             line, new = item["line"], item["new"]
             if item["kind"] == "add":
-                item["line"] = Line.create({
-                    "subscription_id": self.id,
-                    "product_id": new["product"].id,
-                    "price_plan_id": new["plan"].id,
-                    "quantity": new["quantity"],
-                    "start_date": effective if self.state != "draft" else False,
-                })
+                item["line"] = Line.create(
+                    {
+                        "subscription_id": self.id,
+                        "product_id": new["product"].id,
+                        "price_plan_id": new["plan"].id,
+                        "quantity": new["quantity"],
+                        "start_date": effective if self.state != "draft" else False,
+                    }
+                )
             elif not new:
                 if self.state == "draft":
                     item["line"] = Line
@@ -1609,8 +1818,7 @@ class Q2cSubscription(models.Model):
                 if new["product"] != line.product_id:
                     vals.update(product_id=new["product"].id, name=new["product"].display_name)
                 if new["plan"] != line.price_plan_id:
-                    vals.update(price_plan_id=new["plan"].id,
-                                price_multiplier=new["multiplier"])
+                    vals.update(price_plan_id=new["plan"].id, price_multiplier=new["multiplier"])
                 line.write(vals)
         upgrade = self.currency_id.compare_amounts(plan["net"], 0.0) > 0
         bill_now = upgrade and self.company_id.q2c_upgrade_billing == "immediate"
@@ -1627,43 +1835,47 @@ class Q2cSubscription(models.Model):
             old, new = item["old"] or {}, item["new"] or {}
             credit = sum(line["amount"] for line in item["lines"] if line["amount"] < 0)
             charge = sum(line["amount"] for line in item["lines"] if line["amount"] > 0)
-            vals_list.append({
-                "subscription_id": self.id,
-                "line_id": item["line"].id if item["line"] else False,
-                "change_type": item["kind"],
-                "requested_date": plan["requested_date"],
-                "effective_date": plan["effective_date"],
-                "period_start": plan["effective_date"] if item["lines"] else False,
-                "period_end": plan["window"][1] if item["lines"] else False,
-                "old_product_id": old.get("product") and old["product"].id,
-                "old_price_plan_id": old.get("plan") and old["plan"].id,
-                "old_quantity": old.get("quantity", 0.0),
-                "new_product_id": new.get("product") and new["product"].id,
-                "new_price_plan_id": new.get("plan") and new["plan"].id,
-                "new_quantity": new.get("quantity", 0.0),
-                "credit_amount": credit,
-                "credit_description": next(
-                    (line["description"] for line in item["lines"] if line["amount"] < 0), False
-                ),
-                "charge_amount": charge,
-                "charge_description": next(
-                    (line["description"] for line in item["lines"] if line["amount"] > 0), False
-                ),
-                "mrr_delta": item["mrr_delta"],
-                "billing_state": "pending" if item["lines"] else "none",
-            })
+            vals_list.append(
+                {
+                    "subscription_id": self.id,
+                    "line_id": item["line"].id if item["line"] else False,
+                    "change_type": item["kind"],
+                    "requested_date": plan["requested_date"],
+                    "effective_date": plan["effective_date"],
+                    "period_start": plan["effective_date"] if item["lines"] else False,
+                    "period_end": plan["window"][1] if item["lines"] else False,
+                    "old_product_id": old.get("product") and old["product"].id,
+                    "old_price_plan_id": old.get("plan") and old["plan"].id,
+                    "old_quantity": old.get("quantity", 0.0),
+                    "new_product_id": new.get("product") and new["product"].id,
+                    "new_price_plan_id": new.get("plan") and new["plan"].id,
+                    "new_quantity": new.get("quantity", 0.0),
+                    "credit_amount": credit,
+                    "credit_description": next(
+                        (line["description"] for line in item["lines"] if line["amount"] < 0), False
+                    ),
+                    "charge_amount": charge,
+                    "charge_description": next(
+                        (line["description"] for line in item["lines"] if line["amount"] > 0), False
+                    ),
+                    "mrr_delta": item["mrr_delta"],
+                    "billing_state": "pending" if item["lines"] else "none",
+                }
+            )
         changes = self.env["q2c.subscription.change"].create(vals_list)
         if bill_now and changes.filtered(lambda change: change.billing_state == "pending"):
             self.env["q2c.billing.run"]._q2c_invoice_changes(self, changes)
         return changes
 
     def _q2c_post_change_message(self, plan, changes):
-        rows = Markup().join(
-            Markup("<li>%s</li>") % change._q2c_summary() for change in changes
-        )
+        rows = Markup().join(Markup("<li>%s</li>") % change._q2c_summary() for change in changes)
         body = Markup("%s<ul>%s</ul>") % (
-            _("Amendment effective on %(date)s (proration net %(net)s %(currency)s):",
-              date=plan["effective_date"], net=plan["net"], currency=self.currency_id.name),
+            _(
+                "Amendment effective on %(date)s (proration net %(net)s %(currency)s):",
+                date=plan["effective_date"],
+                net=plan["net"],
+                currency=self.currency_id.name,
+            ),
             rows,
         )
         self.message_post(body=body, message_type="comment", subtype_xmlid="mail.mt_note")

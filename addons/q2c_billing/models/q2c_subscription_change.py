@@ -23,7 +23,10 @@ class Q2cSubscriptionChange(models.Model):
     currency_id = fields.Many2one(related="subscription_id.currency_id", store=True)
     partner_id = fields.Many2one(related="subscription_id.partner_id", store=True)
     line_id = fields.Many2one(
-        "q2c.subscription.line", string="Line", ondelete="set null", index="btree_not_null",
+        "q2c.subscription.line",
+        string="Line",
+        ondelete="set null",
+        index="btree_not_null",
         readonly=True,
     )
     user_id = fields.Many2one(
@@ -41,7 +44,9 @@ class Q2cSubscriptionChange(models.Model):
     )
     requested_date = fields.Date(readonly=True, help="Effective date asked for.")
     effective_date = fields.Date(
-        required=True, readonly=True, index=True,
+        required=True,
+        readonly=True,
+        index=True,
         help="First day of the new terms (policy 'none': the next period).",
     )
     period_start = fields.Date(string="Prorated From", readonly=True)
@@ -72,7 +77,11 @@ class Q2cSubscriptionChange(models.Model):
         index=True,
     )
     move_id = fields.Many2one(
-        "account.move", string="Invoice", readonly=True, copy=False, index="btree_not_null",
+        "account.move",
+        string="Invoice",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
         ondelete="set null",
     )
 
@@ -96,27 +105,35 @@ class Q2cSubscriptionChange(models.Model):
         for change in self:
             sub = change.subscription_id
             for amount, description, product in (
-                (change.credit_amount, change.credit_description,
-                 change.old_product_id or change.new_product_id),
-                (change.charge_amount, change.charge_description,
-                 change.new_product_id or change.old_product_id),
+                (
+                    change.credit_amount,
+                    change.credit_description,
+                    change.old_product_id or change.new_product_id,
+                ),
+                (
+                    change.charge_amount,
+                    change.charge_description,
+                    change.new_product_id or change.old_product_id,
+                ),
             ):
                 if not amount:
                     continue
-                charges.append({
-                    "kind": "proration",
-                    "subscription": sub,
-                    "line": change.line_id,
-                    "change": change,
-                    "product": product,
-                    "description": description,
-                    "quantity": 1.0,
-                    "full": amount,
-                    "discount": 0.0,
-                    "amount": amount,
-                    "period_start": change.period_start,
-                    "period_end": change.period_end,
-                })
+                charges.append(
+                    {
+                        "kind": "proration",
+                        "subscription": sub,
+                        "line": change.line_id,
+                        "change": change,
+                        "product": product,
+                        "description": description,
+                        "quantity": 1.0,
+                        "full": amount,
+                        "discount": 0.0,
+                        "amount": amount,
+                        "period_start": change.period_start,
+                        "period_end": change.period_end,
+                    }
+                )
         return charges
 
     def _q2c_summary(self):
@@ -124,14 +141,29 @@ class Q2cSubscriptionChange(models.Model):
         labels = dict(self._fields["change_type"]._description_selection(self.env))
         parts = [labels[self.change_type]]
         if self.old_product_id:
-            parts.append(_("from %(quantity)s x %(product)s (%(plan)s)",
-                           quantity=self.old_quantity, product=self.old_product_id.display_name,
-                           plan=self.old_price_plan_id.name))
+            parts.append(
+                _(
+                    "from %(quantity)s x %(product)s (%(plan)s)",
+                    quantity=self.old_quantity,
+                    product=self.old_product_id.display_name,
+                    plan=self.old_price_plan_id.name,
+                )
+            )
         if self.new_product_id and self.change_type != "close":
-            parts.append(_("to %(quantity)s x %(product)s (%(plan)s)",
-                           quantity=self.new_quantity, product=self.new_product_id.display_name,
-                           plan=self.new_price_plan_id.name))
+            parts.append(
+                _(
+                    "to %(quantity)s x %(product)s (%(plan)s)",
+                    quantity=self.new_quantity,
+                    product=self.new_product_id.display_name,
+                    plan=self.new_price_plan_id.name,
+                )
+            )
         if self.credit_amount or self.charge_amount:
-            parts.append(_("proration %(credit)s / %(charge)s",
-                           credit=self.credit_amount, charge=self.charge_amount))
+            parts.append(
+                _(
+                    "proration %(credit)s / %(charge)s",
+                    credit=self.credit_amount,
+                    charge=self.charge_amount,
+                )
+            )
         return Markup(" ").join(parts)

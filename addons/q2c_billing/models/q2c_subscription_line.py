@@ -86,11 +86,15 @@ class Q2cSubscriptionLine(models.Model):
             if not line.product_id:
                 line.price_plan_id = False
                 continue
-            if line.price_plan_id and line.price_plan_id.product_id == line.product_id and (
-                line.price_plan_id.currency_id == sub.currency_id
+            if (
+                line.price_plan_id
+                and line.price_plan_id.product_id == line.product_id
+                and (line.price_plan_id.currency_id == sub.currency_id)
             ):
                 continue
-            plan = line.product_id.with_company(sub.company_id or self.env.company)._q2c_get_price_plan(
+            plan = line.product_id.with_company(
+                sub.company_id or self.env.company
+            )._q2c_get_price_plan(
                 partner=sub.partner_id,
                 currency=sub.currency_id,
                 pricelist=sub.pricelist_id,
@@ -147,21 +151,23 @@ class Q2cSubscriptionLine(models.Model):
         for line in self:
             label = line.name or line.product_id.display_name
             if line.quantity < 0:
-                raise ValidationError(_(
-                    "Line %(line)s: the field 'Quantity' cannot be negative.", line=label
-                ))
+                raise ValidationError(
+                    _("Line %(line)s: the field 'Quantity' cannot be negative.", line=label)
+                )
             if not 0 <= line.discount <= 100:
-                raise ValidationError(_(
-                    "Line %(line)s: the field 'Discount (%%)' must be between 0 and 100.",
-                    line=label,
-                ))
-            if line.start_date and line.end_date and (
-                (line.end_date - line.start_date).days < -1
-            ):
-                raise ValidationError(_(
-                    "Line %(line)s: the field 'End Date' cannot be before the field 'Start Date'.",
-                    line=label,
-                ))
+                raise ValidationError(
+                    _(
+                        "Line %(line)s: the field 'Discount (%%)' must be between 0 and 100.",
+                        line=label,
+                    )
+                )
+            if line.start_date and line.end_date and ((line.end_date - line.start_date).days < -1):
+                raise ValidationError(
+                    _(
+                        "Line %(line)s: the field 'End Date' cannot be before the field 'Start Date'.",
+                        line=label,
+                    )
+                )
 
     @api.constrains("product_id", "price_plan_id")
     def _check_price_plan(self):
@@ -169,24 +175,35 @@ class Q2cSubscriptionLine(models.Model):
             plan = line.price_plan_id
             sub = line.subscription_id
             if not plan:
-                raise ValidationError(_(
-                    "%(sub)s: the product %(product)s has no price plan in %(currency)s.",
-                    sub=sub.name, product=line.product_id.display_name,
-                    currency=sub.currency_id.name,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s: the product %(product)s has no price plan in %(currency)s.",
+                        sub=sub.name,
+                        product=line.product_id.display_name,
+                        currency=sub.currency_id.name,
+                    )
+                )
             if plan.product_id != line.product_id:
-                raise ValidationError(_(
-                    "%(sub)s: the price plan %(plan)s is not a plan of %(product)s.",
-                    sub=sub.name, plan=plan.name, product=line.product_id.display_name,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s: the price plan %(plan)s is not a plan of %(product)s.",
+                        sub=sub.name,
+                        plan=plan.name,
+                        product=line.product_id.display_name,
+                    )
+                )
             if plan.currency_id != sub.currency_id:
-                raise ValidationError(_(
-                    "%(sub)s, line %(line)s: the price plan %(plan)s is in %(plan_currency)s, "
-                    "the subscription in %(currency)s.",
-                    sub=sub.name, line=line.name or line.product_id.display_name,
-                    plan=plan.name, plan_currency=plan.currency_id.name,
-                    currency=sub.currency_id.name,
-                ))
+                raise ValidationError(
+                    _(
+                        "%(sub)s, line %(line)s: the price plan %(plan)s is in %(plan_currency)s, "
+                        "the subscription in %(currency)s.",
+                        sub=sub.name,
+                        line=line.name or line.product_id.display_name,
+                        plan=plan.name,
+                        plan_currency=plan.currency_id.name,
+                        currency=sub.currency_id.name,
+                    )
+                )
 
     # ------------------------------------------------------------------
     # Helpers

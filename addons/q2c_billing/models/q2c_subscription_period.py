@@ -16,9 +16,7 @@ class Q2cSubscriptionPeriod(models.Model):
     subscription_id = fields.Many2one(
         "q2c.subscription", required=True, ondelete="cascade", index=True, readonly=True
     )
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, readonly=True
-    )
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
     period_start = fields.Date(required=True, readonly=True)
     period_end = fields.Date(required=True, readonly=True)
     timing = fields.Selection(
@@ -32,11 +30,17 @@ class Q2cSubscriptionPeriod(models.Model):
     )
     billing_date = fields.Date(required=True, readonly=True)
     move_id = fields.Many2one(
-        "account.move", string="Invoice", readonly=True, index="btree_not_null",
+        "account.move",
+        string="Invoice",
+        readonly=True,
+        index="btree_not_null",
         ondelete="set null",
     )
     run_id = fields.Many2one(
-        "q2c.billing.run", string="Billing Run", readonly=True, ondelete="set null",
+        "q2c.billing.run",
+        string="Billing Run",
+        readonly=True,
+        ondelete="set null",
         index="btree_not_null",
     )
 

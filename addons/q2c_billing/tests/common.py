@@ -26,22 +26,26 @@ class Q2cSubscriptionCommon(AccountTestInvoicingCommon):
         cls.company.q2c_upgrade_billing = "immediate"
 
         Tax = cls.env["account.tax"]
-        cls.tax_10 = Tax.create({
-            "name": "Q2C sales 10%",
-            "amount": 10.0,
-            "amount_type": "percent",
-            "type_tax_use": "sale",
-            "price_include_override": "tax_excluded",
-            "company_id": cls.company.id,
-        })
-        cls.tax_21_incl = Tax.create({
-            "name": "Q2C sales 21% included",
-            "amount": 21.0,
-            "amount_type": "percent",
-            "type_tax_use": "sale",
-            "price_include_override": "tax_included",
-            "company_id": cls.company.id,
-        })
+        cls.tax_10 = Tax.create(
+            {
+                "name": "Q2C sales 10%",
+                "amount": 10.0,
+                "amount_type": "percent",
+                "type_tax_use": "sale",
+                "price_include_override": "tax_excluded",
+                "company_id": cls.company.id,
+            }
+        )
+        cls.tax_21_incl = Tax.create(
+            {
+                "name": "Q2C sales 21% included",
+                "amount": 21.0,
+                "amount_type": "percent",
+                "type_tax_use": "sale",
+                "price_include_override": "tax_included",
+                "company_id": cls.company.id,
+            }
+        )
         cls.income_account = cls.company_data["default_account_revenue"]
 
         cls.product_platform = cls._q2c_product("Platform", cls.tax_10)
@@ -72,8 +76,12 @@ class Q2cSubscriptionCommon(AccountTestInvoicingCommon):
         cls.plan_incl = cls._q2c_plan(cls.product_incl, "flat", flat_price=121.0)
         cls.plan_untaxed = cls._q2c_plan(cls.product_untaxed, "flat", flat_price=31.0)
         cls.plan_untaxed_arrears = cls._q2c_plan(
-            cls.product_untaxed, "per_unit", unit_price=62.0, billing_timing="in_arrears",
-            name="Untaxed service (in arrears)", sequence=30,
+            cls.product_untaxed,
+            "per_unit",
+            unit_price=62.0,
+            billing_timing="in_arrears",
+            name="Untaxed service (in arrears)",
+            sequence=30,
         )
 
         cls.partner = cls.env["res.partner"].create({"name": "Q2C Customer US"})
@@ -83,47 +91,58 @@ class Q2cSubscriptionCommon(AccountTestInvoicingCommon):
 
     @classmethod
     def _q2c_product(cls, name, tax):
-        return cls.env["product.product"].create({
-            "name": name,
-            "type": "service",
-            "list_price": 1.0,
-            "taxes_id": [Command.set(tax.ids if tax else [])],
-            "property_account_income_id": cls.income_account.id,
-        })
+        return cls.env["product.product"].create(
+            {
+                "name": name,
+                "type": "service",
+                "list_price": 1.0,
+                "taxes_id": [Command.set(tax.ids if tax else [])],
+                "property_account_income_id": cls.income_account.id,
+            }
+        )
 
     @classmethod
     def _q2c_plan(cls, product, model, currency=None, **vals):
         vals.setdefault("name", f"{product.name} ({model})")
-        return cls.env["q2c.price.plan"].create({
-            "product_id": product.id,
-            "currency_id": (currency or cls.usd).id,
-            "charge_type": vals.pop("charge_type", "recurring"),
-            "charge_model": model,
-            **vals,
-        })
+        return cls.env["q2c.price.plan"].create(
+            {
+                "product_id": product.id,
+                "currency_id": (currency or cls.usd).id,
+                "charge_type": vals.pop("charge_type", "recurring"),
+                "charge_model": model,
+                **vals,
+            }
+        )
 
     @classmethod
-    def _q2c_subscription(cls, lines, partner=None, start=date(2026, 1, 1), activate=True,
-                          currency=None, **vals):
+    def _q2c_subscription(
+        cls, lines, partner=None, start=date(2026, 1, 1), activate=True, currency=None, **vals
+    ):
         """A subscription with ``lines`` = [(plan, quantity)] (or (plan, quantity, extra vals))."""
         currency = currency or cls.usd
         line_cmds = []
         for spec in lines:
             plan, quantity = spec[0], spec[1]
             extra = spec[2] if len(spec) > 2 else {}
-            line_cmds.append(Command.create({
-                "product_id": plan.product_id.id,
-                "price_plan_id": plan.id,
-                "quantity": quantity,
-                **extra,
-            }))
-        sub = cls.env["q2c.subscription"].create({
-            "partner_id": (partner or cls.partner).id,
-            "currency_id": currency.id,
-            "start_date": start,
-            "line_ids": line_cmds,
-            **vals,
-        })
+            line_cmds.append(
+                Command.create(
+                    {
+                        "product_id": plan.product_id.id,
+                        "price_plan_id": plan.id,
+                        "quantity": quantity,
+                        **extra,
+                    }
+                )
+            )
+        sub = cls.env["q2c.subscription"].create(
+            {
+                "partner_id": (partner or cls.partner).id,
+                "currency_id": currency.id,
+                "start_date": start,
+                "line_ids": line_cmds,
+                **vals,
+            }
+        )
         if activate:
             sub.action_activate()
         return sub

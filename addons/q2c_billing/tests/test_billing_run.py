@@ -3,7 +3,7 @@ from datetime import date
 from unittest.mock import patch
 
 from odoo import Command
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import Q2cSubscriptionCommon
@@ -13,7 +13,6 @@ _logger = logging.getLogger(__name__)
 
 @tagged("post_install", "-at_install")
 class TestBillingRun(Q2cSubscriptionCommon):
-
     def test_run_bills_due_subscriptions_once(self):
         sub = self._q2c_subscription([(self.plan_platform, 1), (self.plan_seat, 5)])
         result = self._run("2026-01-01")
@@ -25,16 +24,20 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self.assertEqual(invoice.state, "posted")
         self.assertEqual(invoice.partner_id, self.partner)
         self.assertEqual(invoice.invoice_date, date(2026, 1, 1))
-        self.assertEqual((invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total),
-                         (150.0, 15.0, 165.0))
+        self.assertEqual(
+            (invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total), (150.0, 15.0, 165.0)
+        )
         self.assertEqual(invoice.invoice_line_ids.q2c_subscription_id, sub)
-        self.assertEqual(set(invoice.invoice_line_ids.mapped("q2c_period_end")),
-                         {date(2026, 1, 31)})
+        self.assertEqual(
+            set(invoice.invoice_line_ids.mapped("q2c_period_end")), {date(2026, 1, 31)}
+        )
         self.assertIn(sub.name, invoice.invoice_origin)
         self.assertMoveBalanced(invoice)
         self.assertEqual(sub.next_invoice_date, date(2026, 2, 1))
-        self.assertEqual((sub.current_period_start, sub.current_period_end),
-                         (date(2026, 1, 1), date(2026, 1, 31)))
+        self.assertEqual(
+            (sub.current_period_start, sub.current_period_end),
+            (date(2026, 1, 1), date(2026, 1, 31)),
+        )
         self.assertEqual(sub.invoice_count, 1)
         # Same date again: nothing new.
         again = self._run("2026-01-01")
@@ -46,8 +49,13 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self._run("2026-01-01")
         self.assertEqual(len(sub.billed_period_ids), 1)
         # A crash after the invoice (next date not advanced): the period row stops the rebill.
-        sub.write({"next_invoice_date": date(2026, 1, 1), "current_period_start": False,
-                   "current_period_end": False})
+        sub.write(
+            {
+                "next_invoice_date": date(2026, 1, 1),
+                "current_period_start": False,
+                "current_period_end": False,
+            }
+        )
         result = self._run("2026-01-01")
         self.assertEqual(result["invoice_ids"], [])
         self.assertEqual(result["skipped"], 1)
@@ -57,11 +65,14 @@ class TestBillingRun(Q2cSubscriptionCommon):
         sub = self._q2c_subscription([(self.plan_seat, 2)], start=date(2026, 1, 31))
         invoice = self._invoices(self._run("2026-04-10"))
         periods = invoice.invoice_line_ids.mapped(lambda l: (l.q2c_period_start, l.q2c_period_end))
-        self.assertEqual(periods, [
-            (date(2026, 1, 31), date(2026, 2, 27)),
-            (date(2026, 2, 28), date(2026, 3, 30)),
-            (date(2026, 3, 31), date(2026, 4, 29)),
-        ])
+        self.assertEqual(
+            periods,
+            [
+                (date(2026, 1, 31), date(2026, 2, 27)),
+                (date(2026, 2, 28), date(2026, 3, 30)),
+                (date(2026, 3, 31), date(2026, 4, 29)),
+            ],
+        )
         self.assertEqual(invoice.amount_untaxed, 60.0)
         self.assertEqual(sub.next_invoice_date, date(2026, 4, 30))
         self.assertEqual(len(sub.billed_period_ids), 3)
@@ -75,8 +86,9 @@ class TestBillingRun(Q2cSubscriptionCommon):
         invoices = self._invoices(result)
         self.assertEqual(len(invoices), 3)
         self.assertEqual(result["billed"], 4)
-        grouped = invoices.filtered(lambda m: m.partner_id == self.partner
-                                    and m.currency_id == self.usd)
+        grouped = invoices.filtered(
+            lambda m: m.partner_id == self.partner and m.currency_id == self.usd
+        )
         self.assertEqual(grouped.invoice_line_ids.q2c_subscription_id, sub_1 | sub_2)
         self.assertEqual(grouped.amount_untaxed, 110.0)
         self.assertEqual(sub_3.invoice_count, 1)
@@ -102,20 +114,25 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self._q2c_subscription([(self.plan_seat, 1)])
         before = self.env["mail.mail"].search_count([])
         invoice = self._invoices(self._run("2026-01-01"))
-        mails = self.env["mail.mail"].search([("model", "=", "account.move"),
-                                              ("res_id", "=", invoice.id)])
+        mails = self.env["mail.mail"].search(
+            [("model", "=", "account.move"), ("res_id", "=", invoice.id)]
+        )
         self.assertTrue(mails)
         self.assertEqual(set(mails.mapped("state")), {"outgoing"}, "queued, not sent")
         self.assertGreater(self.env["mail.mail"].search_count([]), before)
 
     def test_eur_subscription_in_usd_company(self):
-        sub = self._q2c_subscription([(self.plan_platform_eur, 1), (self.plan_seat_eur, 10)],
-                                     partner=self.partner_eu, currency=self.eur)
+        sub = self._q2c_subscription(
+            [(self.plan_platform_eur, 1), (self.plan_seat_eur, 10)],
+            partner=self.partner_eu,
+            currency=self.eur,
+        )
         invoice = self._invoices(self._run("2026-01-01"))
         self.assertEqual(invoice.currency_id, self.eur)
         self.assertEqual(invoice.company_currency_id, self.usd)
-        self.assertEqual((invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total),
-                         (180.0, 18.0, 198.0))
+        self.assertEqual(
+            (invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total), (180.0, 18.0, 198.0)
+        )
         # Accounted in USD at 1 USD = 0.8 EUR: 198 EUR = 247.50 USD.
         self.assertEqual(invoice.amount_total_signed, 247.5)
         self.assertMoveBalanced(invoice)
@@ -126,21 +143,27 @@ class TestBillingRun(Q2cSubscriptionCommon):
         invoice = self._invoices(self._run("2026-01-01"))
         by_product = {line.product_id: line for line in invoice.invoice_line_ids}
         incl = by_product[self.product_incl]
-        self.assertEqual((incl.price_unit, incl.price_subtotal, incl.price_total),
-                         (121.0, 100.0, 121.0))
+        self.assertEqual(
+            (incl.price_unit, incl.price_subtotal, incl.price_total), (121.0, 100.0, 121.0)
+        )
         seat = by_product[self.product_seat]
-        self.assertEqual((seat.quantity, seat.price_unit, seat.price_subtotal, seat.price_total),
-                         (3.0, 10.0, 30.0, 33.0))
+        self.assertEqual(
+            (seat.quantity, seat.price_unit, seat.price_subtotal, seat.price_total),
+            (3.0, 10.0, 30.0, 33.0),
+        )
         self.assertEqual(by_product[self.product_untaxed].price_total, 31.0)
-        self.assertEqual((invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total),
-                         (161.0, 24.0, 185.0))
+        self.assertEqual(
+            (invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total), (161.0, 24.0, 185.0)
+        )
         self.assertMoveBalanced(invoice)
 
     def test_fiscal_position_maps_taxes(self):
-        fpos = self.env["account.fiscal.position"].create({
-            "name": "Export",
-            "tax_ids": [Command.create({"tax_src_id": self.tax_10.id, "tax_dest_id": False})],
-        })
+        fpos = self.env["account.fiscal.position"].create(
+            {
+                "name": "Export",
+                "tax_ids": [Command.create({"tax_src_id": self.tax_10.id, "tax_dest_id": False})],
+            }
+        )
         sub = self._q2c_subscription([(self.plan_seat, 3)], fiscal_position_id=fpos.id)
         self.assertEqual(sub.fiscal_position_id, fpos)
         invoice = self._invoices(self._run("2026-01-01"))
@@ -151,7 +174,8 @@ class TestBillingRun(Q2cSubscriptionCommon):
         # Calendar alignment from Jan 17: 15/31 of each charge.
         self._q2c_subscription(
             [(self.plan_seat, 3, {"discount": 12.5}), (self.plan_gold_yearly, 1)],
-            start=date(2026, 1, 17), alignment="calendar",
+            start=date(2026, 1, 17),
+            alignment="calendar",
         )
         invoice = self._invoices(self._run("2026-01-17"))
         subtotals = invoice.invoice_line_ids.mapped("price_subtotal")
@@ -169,14 +193,19 @@ class TestBillingRun(Q2cSubscriptionCommon):
         first = self._invoices(self._run("2026-01-01"))
         # Seats for the quarter (3 x 20) and the one-time setup; nothing in arrears yet.
         self.assertEqual(first.amount_untaxed, 60.0 + 250.0)
-        self.assertTrue(sub.line_ids.filtered(lambda l: l.product_id == self.product_setup)
-                        .one_time_billed)
+        self.assertTrue(
+            sub.line_ids.filtered(lambda l: l.product_id == self.product_setup).one_time_billed
+        )
         second = self._invoices(self._run("2026-04-01"))
         lines = {line.product_id: line for line in second.invoice_line_ids}
         self.assertEqual(lines[self.product_untaxed].price_subtotal, 186.0)
-        self.assertEqual((lines[self.product_untaxed].q2c_period_start,
-                          lines[self.product_untaxed].q2c_period_end),
-                         (date(2026, 1, 1), date(2026, 3, 31)))
+        self.assertEqual(
+            (
+                lines[self.product_untaxed].q2c_period_start,
+                lines[self.product_untaxed].q2c_period_end,
+            ),
+            (date(2026, 1, 1), date(2026, 3, 31)),
+        )
         self.assertEqual(lines[self.product_seat].q2c_period_start, date(2026, 4, 1))
         self.assertNotIn(self.product_setup, lines)
         self.assertEqual(len(sub.billed_period_ids), 3)
@@ -185,8 +214,9 @@ class TestBillingRun(Q2cSubscriptionCommon):
         good = self._q2c_subscription([(self.plan_seat, 1)])
         archived_product = self._q2c_product("Legacy add-on", self.tax_10)
         legacy_plan = self._q2c_plan(archived_product, "flat", flat_price=5.0)
-        bad = self._q2c_subscription([(self.plan_seat, 1), (legacy_plan, 1)],
-                                     partner=self.partner_2)
+        bad = self._q2c_subscription(
+            [(self.plan_seat, 1), (legacy_plan, 1)], partner=self.partner_2
+        )
         no_account = self._q2c_product("No account", self.tax_10)
         no_account.property_account_income_id = False
         no_account.categ_id = self.env["product.category"].create({"name": "No accounts"})
@@ -226,22 +256,24 @@ class TestBillingRun(Q2cSubscriptionCommon):
             self.env["q2c.billing.run"].run_billing("yesterday")
 
     def test_run_rights(self):
-        user = new_test_user(self.env, "q2c_billing_runner",
-                             groups="q2c_billing.group_q2c_billing_user",
-                             company_id=self.company.id)
+        user = new_test_user(
+            self.env,
+            "q2c_billing_runner",
+            groups="q2c_billing.group_q2c_billing_user",
+            company_id=self.company.id,
+        )
         self._q2c_subscription([(self.plan_seat, 1)])
         result = self.env["q2c.billing.run"].with_user(user).run_billing("2026-01-01")
         self.assertEqual(len(result["invoice_ids"]), 1)
         portal = new_test_user(self.env, "q2c_billing_portal", groups="base.group_portal")
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.env["q2c.billing.run"].with_user(portal).run_billing("2026-01-01")
 
     def test_cron_and_bill_now(self):
         cron = self.env.ref("q2c_billing.q2c_billing_run_cron")
         self.assertEqual(cron.interval_type, "days")
         self.assertEqual(cron.code.strip(), "model._cron_run_billing()")
-        sub = self._q2c_subscription([(self.plan_seat, 1)],
-                                     start=date.today().replace(day=1))
+        sub = self._q2c_subscription([(self.plan_seat, 1)], start=date.today().replace(day=1))
         action = sub.action_bill_now()
         self.assertEqual(action["res_model"], "q2c.billing.run")
         run = self.env["q2c.billing.run"].browse(action["res_id"])
@@ -250,12 +282,16 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self.assertEqual(sub.invoice_count, 1)
 
     def _count_run_queries(self, count, day):
-        partners = self.env["res.partner"].create([{"name": f"Batch {day} {i}"}
-                                                   for i in range(count)])
+        partners = self.env["res.partner"].create(
+            [{"name": f"Batch {day} {i}"} for i in range(count)]
+        )
         subs = self.env["q2c.subscription"]
         for partner in partners:
-            subs |= self._q2c_subscription([(self.plan_seat, 2), (self.plan_platform, 1),
-                                            (self.plan_incl, 1)], partner=partner, start=day)
+            subs |= self._q2c_subscription(
+                [(self.plan_seat, 2), (self.plan_platform, 1), (self.plan_incl, 1)],
+                partner=partner,
+                start=day,
+            )
         self.env.flush_all()
         self.env.invalidate_all()
         queries_before = self.cr.sql_log_count
@@ -276,8 +312,11 @@ class TestBillingRun(Q2cSubscriptionCommon):
         partners = self.env["res.partner"].create([{"name": f"Fixed {i}"} for i in range(10)])
         subs = self.env["q2c.subscription"]
         for partner in partners:
-            subs |= self._q2c_subscription([(self.plan_seat, 2), (self.plan_platform, 1)],
-                                           partner=partner, start=date(2026, 4, 1))
+            subs |= self._q2c_subscription(
+                [(self.plan_seat, 2), (self.plan_platform, 1)],
+                partner=partner,
+                start=date(2026, 4, 1),
+            )
         self.env.flush_all()
         self.env.invalidate_all()
         with self.assertQueryCount(300):
@@ -286,6 +325,7 @@ class TestBillingRun(Q2cSubscriptionCommon):
             )
         self.assertEqual(len(result["invoice_ids"]), 10)
 
+
 @tagged("post_install", "-at_install")
 class TestBillingJournalItems(Q2cSubscriptionCommon):
     """The run gives each invoice all its journal items (computed with Odoo's tax and payment
@@ -293,87 +333,137 @@ class TestBillingJournalItems(Q2cSubscriptionCommon):
 
     def _items(self, move):
         return sorted(
-            (line.display_type, line.account_id.id, line.tax_repartition_line_id.id,
-             tuple(sorted(line.tax_ids.ids)), tuple(sorted(line.tax_tag_ids.ids)),
-             round(line.balance, 2), round(line.amount_currency, 2), line.date_maturity or False,
-             line.currency_id.id)
+            (
+                line.display_type,
+                line.account_id.id,
+                line.tax_repartition_line_id.id,
+                tuple(sorted(line.tax_ids.ids)),
+                tuple(sorted(line.tax_tag_ids.ids)),
+                round(line.balance, 2),
+                round(line.amount_currency, 2),
+                line.date_maturity or False,
+                line.currency_id.id,
+            )
             for line in move.line_ids
         )
 
     def _assert_same_as_odoo(self, invoice):
-        standard = self.env["account.move"].create({
-            "move_type": invoice.move_type,
-            "partner_id": invoice.partner_id.id,
-            "currency_id": invoice.currency_id.id,
-            "journal_id": invoice.journal_id.id,
-            "invoice_date": invoice.invoice_date,
-            "fiscal_position_id": invoice.fiscal_position_id.id,
-            "invoice_payment_term_id": invoice.invoice_payment_term_id.id,
-            "invoice_date_due": invoice.invoice_date_due,
-            "invoice_line_ids": [Command.create({
-                "product_id": line.product_id.id,
-                "name": line.name,
-                "quantity": line.quantity,
-                "price_unit": line.price_unit,
-                "discount": line.discount,
-                "tax_ids": [Command.set(line.tax_ids.ids)],
-                "account_id": line.account_id.id,
-            }) for line in invoice.invoice_line_ids],
-        })
+        standard = self.env["account.move"].create(
+            {
+                "move_type": invoice.move_type,
+                "partner_id": invoice.partner_id.id,
+                "currency_id": invoice.currency_id.id,
+                "journal_id": invoice.journal_id.id,
+                "invoice_date": invoice.invoice_date,
+                "fiscal_position_id": invoice.fiscal_position_id.id,
+                "invoice_payment_term_id": invoice.invoice_payment_term_id.id,
+                "invoice_date_due": invoice.invoice_date_due,
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": line.product_id.id,
+                            "name": line.name,
+                            "quantity": line.quantity,
+                            "price_unit": line.price_unit,
+                            "discount": line.discount,
+                            "tax_ids": [Command.set(line.tax_ids.ids)],
+                            "account_id": line.account_id.id,
+                        }
+                    )
+                    for line in invoice.invoice_line_ids
+                ],
+            }
+        )
         self.assertEqual(self._items(invoice), self._items(standard))
         self.assertEqual(
-            (invoice.amount_untaxed, invoice.amount_tax, invoice.amount_total,
-             invoice.amount_total_signed, invoice.invoice_date_due),
-            (standard.amount_untaxed, standard.amount_tax, standard.amount_total,
-             standard.amount_total_signed, standard.invoice_date_due),
+            (
+                invoice.amount_untaxed,
+                invoice.amount_tax,
+                invoice.amount_total,
+                invoice.amount_total_signed,
+                invoice.invoice_date_due,
+            ),
+            (
+                standard.amount_untaxed,
+                standard.amount_tax,
+                standard.amount_total,
+                standard.amount_total_signed,
+                standard.invoice_date_due,
+            ),
         )
         self.assertMoveBalanced(invoice)
 
     def test_taxes_included_excluded_and_none(self):
-        self._q2c_subscription([(self.plan_incl, 3), (self.plan_seat, 7, {"discount": 12.5}),
-                                (self.plan_untaxed, 1), (self.plan_platform, 1)],
-                               start=date(2026, 1, 17), alignment="calendar")
+        self._q2c_subscription(
+            [
+                (self.plan_incl, 3),
+                (self.plan_seat, 7, {"discount": 12.5}),
+                (self.plan_untaxed, 1),
+                (self.plan_platform, 1),
+            ],
+            start=date(2026, 1, 17),
+            alignment="calendar",
+        )
         self._assert_same_as_odoo(self._invoices(self._run("2026-01-17")))
 
     def test_foreign_currency(self):
-        self._q2c_subscription([(self.plan_platform_eur, 1), (self.plan_seat_eur, 13)],
-                               partner=self.partner_eu, currency=self.eur,
-                               start=date(2026, 1, 9), alignment="calendar")
+        self._q2c_subscription(
+            [(self.plan_platform_eur, 1), (self.plan_seat_eur, 13)],
+            partner=self.partner_eu,
+            currency=self.eur,
+            start=date(2026, 1, 9),
+            alignment="calendar",
+        )
         invoice = self._invoices(self._run("2026-01-09"))
         self.assertEqual(invoice.currency_id, self.eur)
         self._assert_same_as_odoo(invoice)
 
     def test_payment_terms_in_installments(self):
-        term = self.env["account.payment.term"].create({
-            "name": "30% now, 70% in 30 days",
-            "line_ids": [
-                Command.create({"value": "percent", "value_amount": 30.0, "nb_days": 0}),
-                Command.create({"value": "percent", "value_amount": 70.0, "nb_days": 30}),
-            ],
-        })
-        self._q2c_subscription([(self.plan_seat, 3), (self.plan_incl, 1)],
-                               payment_term_id=term.id)
+        term = self.env["account.payment.term"].create(
+            {
+                "name": "30% now, 70% in 30 days",
+                "line_ids": [
+                    Command.create({"value": "percent", "value_amount": 30.0, "nb_days": 0}),
+                    Command.create({"value": "percent", "value_amount": 70.0, "nb_days": 30}),
+                ],
+            }
+        )
+        self._q2c_subscription([(self.plan_seat, 3), (self.plan_incl, 1)], payment_term_id=term.id)
         invoice = self._invoices(self._run("2026-01-01"))
-        self.assertEqual(len(invoice.line_ids.filtered(
-            lambda line: line.display_type == "payment_term")), 2)
+        self.assertEqual(
+            len(invoice.line_ids.filtered(lambda line: line.display_type == "payment_term")), 2
+        )
         self.assertEqual(invoice.invoice_date_due, date(2026, 1, 31))
         self._assert_same_as_odoo(invoice)
 
     def test_fiscal_position_and_refund(self):
-        fpos = self.env["account.fiscal.position"].create({
-            "name": "Reduced",
-            "tax_ids": [Command.create({"tax_src_id": self.tax_21_incl.id,
-                                        "tax_dest_id": self.tax_10.id})],
-        })
-        sub = self._q2c_subscription([(self.plan_incl, 2), (self.plan_seat, 5)],
-                                     fiscal_position_id=fpos.id, start=date(2026, 4, 1))
+        fpos = self.env["account.fiscal.position"].create(
+            {
+                "name": "Reduced",
+                "tax_ids": [
+                    Command.create(
+                        {"tax_src_id": self.tax_21_incl.id, "tax_dest_id": self.tax_10.id}
+                    )
+                ],
+            }
+        )
+        sub = self._q2c_subscription(
+            [(self.plan_incl, 2), (self.plan_seat, 5)],
+            fiscal_position_id=fpos.id,
+            start=date(2026, 4, 1),
+        )
         invoice = self._invoices(self._run("2026-04-01"))
         # 121 tax included mapped to 10% excluded: 100 + 10 %.
-        self.assertEqual(invoice.invoice_line_ids.filtered(
-            lambda line: line.product_id == self.product_incl).price_subtotal, 100.0)
+        self.assertEqual(
+            invoice.invoice_line_ids.filtered(
+                lambda line: line.product_id == self.product_incl
+            ).price_subtotal,
+            100.0,
+        )
         self._assert_same_as_odoo(invoice)
-        sub.apply_change([{"line_id": line.id, "quantity": 0} for line in sub.line_ids],
-                         date(2026, 4, 2))
+        sub.apply_change(
+            [{"line_id": line.id, "quantity": 0} for line in sub.line_ids], date(2026, 4, 2)
+        )
         refund = self._invoices(self._run("2026-05-01"))
         self.assertEqual(refund.move_type, "out_refund")
         # 29/30 of (121 incl. mapped to 100 excl.) and of 50: 96.67 + 48.33 credited.
@@ -383,7 +473,6 @@ class TestBillingJournalItems(Q2cSubscriptionCommon):
 
 @tagged("post_install", "-at_install")
 class TestBillingCron(Q2cSubscriptionCommon):
-
     def test_cron_commits_per_batch_and_retriggers(self):
         """The scheduled run bills in batches, commits each, reports its progress and, past its
         time budget, triggers itself for the rest."""
@@ -395,8 +484,10 @@ class TestBillingCron(Q2cSubscriptionCommon):
             subs |= self._q2c_subscription([(self.plan_seat, 1)], partner=partner, start=today)
         cron = self.env.ref("q2c_billing.q2c_billing_run_cron")
         commits = []
-        with patch.object(self.env.cr, "commit", lambda: commits.append(1)), \
-                patch("odoo.addons.q2c_billing.models.q2c_billing_run.CRON_TIME_BUDGET", -1):
+        with (
+            patch.object(self.env.cr, "commit", lambda: commits.append(1)),
+            patch("odoo.addons.q2c_billing.models.q2c_billing_run.CRON_TIME_BUDGET", -1),
+        ):
             self.env["q2c.billing.run"]._cron_run_billing()
         run = self.env["q2c.billing.run"].search([("trigger", "=", "cron")], limit=1)
         # Budget spent after the first batch: one subscription billed, the cron re-triggered.

@@ -1,6 +1,6 @@
 from datetime import date
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from .common import Q2cSubscriptionCommon
@@ -209,7 +209,7 @@ class TestSaasMetrics(Q2cSubscriptionCommon):
     def test_bad_window(self):
         with self.assertRaisesRegex(ValidationError, "date_from .* is after date_to"):
             self.Subscription.saas_metrics("2026-03-01", "2026-02-01")
-        with self.assertRaisesRegex(Exception, "date_from"):
+        with self.assertRaisesRegex(ValidationError, "date_from"):
             self.Subscription.saas_metrics("not-a-date", "2026-02-01")
-        with self.assertRaisesRegex(Exception, "Unknown currency 'XXX'"):
+        with self.assertRaisesRegex(UserError, "Unknown currency 'XXX'"):
             self.Subscription.saas_metrics("2026-01-01", "2026-02-01", "XXX")

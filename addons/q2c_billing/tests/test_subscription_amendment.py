@@ -8,7 +8,6 @@ from .common import Q2cSubscriptionCommon
 
 @tagged("post_install", "-at_install")
 class TestSubscriptionAmendment(Q2cSubscriptionCommon):
-
     def _line(self, sub, product=None):
         product = product or self.product_seat
         return sub.line_ids.filtered(lambda line: line.product_id == product)
@@ -43,8 +42,9 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         sub = self._q2c_subscription([(self.plan_seat, 1)], start=date(2026, 4, 1))
         self._run(date(2026, 4, 1))
         line = self._line(sub)
-        sub.apply_change([{"line_id": line.id, "price_plan_id": self.plan_seat_20.id}],
-                         date(2026, 4, 16))
+        sub.apply_change(
+            [{"line_id": line.id, "price_plan_id": self.plan_seat_20.id}], date(2026, 4, 16)
+        )
         change = sub.change_ids
         self.assertEqual(len(change), 1)
         self.assertEqual(change.billing_state, "invoiced")
@@ -57,8 +57,9 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         self.assertEqual(invoice.state, "posted")
         self.assertEqual(invoice.amount_untaxed, 5.0)
         self.assertEqual(sorted(invoice.invoice_line_ids.mapped("price_subtotal")), [-5.0, 10.0])
-        self.assertEqual(set(invoice.invoice_line_ids.mapped("q2c_period_start")),
-                         {date(2026, 4, 16)})
+        self.assertEqual(
+            set(invoice.invoice_line_ids.mapped("q2c_period_start")), {date(2026, 4, 16)}
+        )
         self.assertMoveBalanced(invoice)
         # Next period at the new price, nothing pending.
         next_invoice = self._invoices(self._run(date(2026, 5, 1)))
@@ -71,8 +72,9 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         sub.apply_change([{"line_id": self._line(sub).id, "quantity": 2}], date(2026, 4, 16))
         self.assertEqual(sub.change_ids.billing_state, "pending")
         invoice = self._invoices(self._run(date(2026, 5, 1)))
-        self.assertEqual(sorted(invoice.invoice_line_ids.mapped("price_subtotal")),
-                         [-5.0, 10.0, 20.0])
+        self.assertEqual(
+            sorted(invoice.invoice_line_ids.mapped("price_subtotal")), [-5.0, 10.0, 20.0]
+        )
         self.assertEqual(invoice.amount_untaxed, 25.0)
         self.assertEqual(sub.change_ids.billing_state, "invoiced")
         self.assertEqual(sub.change_ids.move_id, invoice)
@@ -80,8 +82,9 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
     def test_downgrade_credits_next_invoice(self):
         sub = self._q2c_subscription([(self.plan_seat, 10)], start=date(2026, 8, 1))
         self._run(date(2026, 8, 1))
-        result = sub.apply_change([{"line_id": self._line(sub).id, "quantity": 4}],
-                                  date(2026, 8, 18))
+        result = sub.apply_change(
+            [{"line_id": self._line(sub).id, "quantity": 4}], date(2026, 8, 18)
+        )
         # Aug 18-31 = 14/31: credit 100 x 14/31 = 45.16, charge 40 x 14/31 = 18.06.
         self.assertEqual([x["amount"] for x in result["lines"]], [-45.16, 18.06])
         self.assertEqual(result["net"], -27.1)
@@ -92,21 +95,25 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         self.assertMoveBalanced(invoice)
 
     def test_thirty_360_policy(self):
-        sub = self._q2c_subscription([(self.plan_seat, 10)], start=date(2026, 8, 1),
-                                     proration_policy="thirty_360")
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 10)], start=date(2026, 8, 1), proration_policy="thirty_360"
+        )
         self._run(date(2026, 8, 1))
-        result = sub.preview_change([{"line_id": self._line(sub).id, "quantity": 15}],
-                                    date(2026, 8, 18))
+        result = sub.preview_change(
+            [{"line_id": self._line(sub).id, "quantity": 15}], date(2026, 8, 18)
+        )
         # Aug 18-31 = 14 days of 30.
         self.assertEqual([x["amount"] for x in result["lines"]], [-46.67, 70.0])
         self.assertEqual(result["net"], 23.33)
 
     def test_none_policy_takes_effect_next_period(self):
-        sub = self._q2c_subscription([(self.plan_seat, 10)], start=date(2026, 8, 1),
-                                     proration_policy="none")
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 10)], start=date(2026, 8, 1), proration_policy="none"
+        )
         self._run(date(2026, 8, 1))
-        result = sub.apply_change([{"line_id": self._line(sub).id, "quantity": 15}],
-                                  date(2026, 8, 18))
+        result = sub.apply_change(
+            [{"line_id": self._line(sub).id, "quantity": 15}], date(2026, 8, 18)
+        )
         self.assertEqual(result["lines"], [])
         self.assertEqual(result["net"], 0.0)
         self.assertEqual(result["new_recurring_total"], 150.0)
@@ -119,8 +126,10 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         """The window is billed with the lines as they stood on its first day; the proration
         covers the rest, whichever comes first."""
         sub = self._q2c_subscription([(self.plan_seat, 1)], start=date(2026, 4, 1))
-        sub.apply_change([{"line_id": self._line(sub).id, "price_plan_id": self.plan_seat_20.id}],
-                         date(2026, 4, 16))
+        sub.apply_change(
+            [{"line_id": self._line(sub).id, "price_plan_id": self.plan_seat_20.id}],
+            date(2026, 4, 16),
+        )
         self.assertEqual(sub.change_ids.move_id.amount_untaxed, 5.0)
         invoice = self._invoices(self._run(date(2026, 4, 1)))
         self.assertEqual(invoice.amount_untaxed, 10.0, "April at the old price")
@@ -128,14 +137,18 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         self.assertEqual(preview["untaxed"], 20.0)
 
     def test_add_and_remove_lines(self):
-        sub = self._q2c_subscription([(self.plan_seat, 10), (self.plan_platform, 1)],
-                                     start=date(2026, 4, 1))
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 10), (self.plan_platform, 1)], start=date(2026, 4, 1)
+        )
         self._run(date(2026, 4, 1))
         platform = self._line(sub, self.product_platform)
-        result = sub.apply_change([
-            {"line_id": False, "product_id": self.product_incl.id, "quantity": 1},
-            {"line_id": platform.id, "quantity": 0},
-        ], date(2026, 4, 21))
+        result = sub.apply_change(
+            [
+                {"line_id": False, "product_id": self.product_incl.id, "quantity": 1},
+                {"line_id": platform.id, "quantity": 0},
+            ],
+            date(2026, 4, 21),
+        )
         # Apr 21-30 = 10/30: + 121 x 1/3 = 40.33, - 100 x 1/3 = 33.33.
         self.assertEqual([x["amount"] for x in result["lines"]], [40.33, -33.33])
         self.assertEqual(result["net"], 7.0)
@@ -146,35 +159,48 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         self.assertEqual(added.start_date, date(2026, 4, 21))
         self.assertEqual(set(sub.change_ids.mapped("change_type")), {"add", "remove"})
         invoice = self._invoices(self._run(date(2026, 5, 1)))
-        self.assertEqual(invoice.invoice_line_ids.mapped("product_id"),
-                         self.product_seat | self.product_incl)
+        self.assertEqual(
+            invoice.invoice_line_ids.mapped("product_id"), self.product_seat | self.product_incl
+        )
         self.assertEqual(invoice.amount_total, 100.0 + 10.0 + 121.0)
 
     def test_eur_amendment(self):
-        sub = self._q2c_subscription([(self.plan_seat_eur, 2)], partner=self.partner_eu,
-                                     currency=self.eur, start=date(2026, 4, 1))
+        sub = self._q2c_subscription(
+            [(self.plan_seat_eur, 2)],
+            partner=self.partner_eu,
+            currency=self.eur,
+            start=date(2026, 4, 1),
+        )
         result = sub.preview_change(
             [{"line_id": sub.line_ids.id, "quantity": 4}], date(2026, 4, 16)
         )
         self.assertEqual(result["currency"], "EUR")
         self.assertEqual([x["amount"] for x in result["lines"]], [-9.0, 18.0])
         with self.assertRaisesRegex(ValidationError, "price plan .* is in USD"):
-            sub.preview_change([{"line_id": sub.line_ids.id, "price_plan_id": self.plan_seat.id}],
-                               date(2026, 4, 16))
+            sub.preview_change(
+                [{"line_id": sub.line_ids.id, "price_plan_id": self.plan_seat.id}],
+                date(2026, 4, 16),
+            )
 
     def test_bad_input_names_the_item(self):
         sub = self._q2c_subscription([(self.plan_seat, 1)], start=date(2026, 4, 1))
         line = self._line(sub)
         cases = [
             ([{"line_id": 999999, "quantity": 2}], r"changes\[0\].*line_id 999999 is not a line"),
-            ([{"line_id": False, "product_id": self.product_a.id, "quantity": 1}],
-             r"changes\[0\].*product_a has no price plan in USD"),
-            ([{"line_id": line.id, "quantity": -3}],
-             r"changes\[0\] \(Seat\).*'quantity' cannot be negative"),
+            (
+                [{"line_id": False, "product_id": self.product_a.id, "quantity": 1}],
+                r"changes\[0\].*product_a has no price plan in USD",
+            ),
+            (
+                [{"line_id": line.id, "quantity": -3}],
+                r"changes\[0\] \(Seat\).*'quantity' cannot be negative",
+            ),
             ([{"line_id": line.id, "quantity": "many"}], r"'quantity' must be a number"),
             ([{"line_id": False, "quantity": 1}], r"'product_id' is required"),
-            ([{"line_id": line.id, "price_plan_id": self.plan_platform.id}],
-             r"is not a plan of Seat"),
+            (
+                [{"line_id": line.id, "price_plan_id": self.plan_platform.id}],
+                r"is not a plan of Seat",
+            ),
             ([{"line_id": line.id, "colour": "red"}], r"unknown key\(s\) colour"),
             ([], r"'changes' must be a non-empty list"),
             ("nope", r"'changes' must be a non-empty list"),
@@ -207,16 +233,19 @@ class TestSubscriptionAmendment(Q2cSubscriptionCommon):
         self.assertEqual(self._run(date(2026, 4, 1))["invoice_ids"], [])
         sub.apply_change([{"line_id": sub.line_ids.id, "quantity": 2}], date(2026, 4, 16))
         # Charged at the end of April: 62 (April at the start quantity), -31 + 62 proration.
-        invoices = self.env["account.move"].browse(
-            self._run(date(2026, 5, 1))["invoice_ids"]) | sub.change_ids.move_id
+        invoices = (
+            self.env["account.move"].browse(self._run(date(2026, 5, 1))["invoice_ids"])
+            | sub.change_ids.move_id
+        )
         self.assertEqual(sum(invoices.mapped("amount_total_signed")), 62.0 + 31.0)
 
     def test_amend_wizard(self):
-        sub = self._q2c_subscription([(self.plan_seat, 1), (self.plan_platform, 1)],
-                                     start=date(2026, 4, 1))
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 1), (self.plan_platform, 1)], start=date(2026, 4, 1)
+        )
         self._run(date(2026, 4, 1))
         action = sub.action_open_amend_wizard()
-        wizard = Form(self.env[action["res_model"]].with_context(action["context"]))
+        wizard = Form(self.env[action["res_model"]].with_context(**action["context"]))
         wizard.effective_date = date(2026, 4, 16)
         with wizard.line_ids.edit(0) as row:
             row.price_plan_id = self.plan_seat_20

@@ -8,7 +8,6 @@ from .common import Q2cSubscriptionCommon
 
 @tagged("post_install", "-at_install")
 class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
-
     def test_create_defaults_and_sequence(self):
         sub = self._q2c_subscription([(self.plan_seat, 3)], activate=False)
         self.assertRegex(sub.name, r"^SUB/\d{4}/\d{5}$")
@@ -25,12 +24,14 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
         self.assertNotEqual(other.name, sub.name)
 
     def test_plan_found_from_product_and_currency(self):
-        sub = self.env["q2c.subscription"].create({
-            "partner_id": self.partner_eu.id,
-            "currency_id": self.eur.id,
-            "start_date": date(2026, 1, 1),
-            "line_ids": [(0, 0, {"product_id": self.product_seat.id, "quantity": 2})],
-        })
+        sub = self.env["q2c.subscription"].create(
+            {
+                "partner_id": self.partner_eu.id,
+                "currency_id": self.eur.id,
+                "start_date": date(2026, 1, 1),
+                "line_ids": [(0, 0, {"product_id": self.product_seat.id, "quantity": 2})],
+            }
+        )
         self.assertEqual(sub.line_ids.price_plan_id, self.plan_seat_eur)
         self.assertEqual(sub.line_ids.period_amount, 18.0)
         with self.assertRaisesRegex(ValidationError, "Onboarding.*no price plan in EUR"):
@@ -38,8 +39,12 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
 
     def test_activate_and_mrr(self):
         sub = self._q2c_subscription(
-            [(self.plan_platform, 1), (self.plan_seat, 5), (self.plan_gold_yearly, 4),
-             (self.plan_setup, 1)],
+            [
+                (self.plan_platform, 1),
+                (self.plan_seat, 5),
+                (self.plan_gold_yearly, 4),
+                (self.plan_setup, 1),
+            ],
         )
         self.assertEqual(sub.state, "active")
         self.assertEqual(sub.activated_date, date(2026, 1, 1))
@@ -53,7 +58,8 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
 
     def test_mrr_company_currency(self):
         sub = self._q2c_subscription(
-            [(self.plan_platform_eur, 1), (self.plan_seat_eur, 10)], partner=self.partner_eu,
+            [(self.plan_platform_eur, 1), (self.plan_seat_eur, 10)],
+            partner=self.partner_eu,
             currency=self.eur,
         )
         self.assertEqual(sub.mrr, 180.0)
@@ -61,10 +67,12 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
         self.assertEqual(sub.mrr_company, 225.0)
 
     def test_mrr_discount_until(self):
-        sub = self._q2c_subscription([
-            (self.plan_seat, 10, {"discount": 20.0, "discount_end_date": date(2999, 1, 1)}),
-            (self.plan_platform, 1, {"discount": 50.0, "discount_end_date": date(2000, 1, 1)}),
-        ])
+        sub = self._q2c_subscription(
+            [
+                (self.plan_seat, 10, {"discount": 20.0, "discount_end_date": date(2999, 1, 1)}),
+                (self.plan_platform, 1, {"discount": 50.0, "discount_end_date": date(2000, 1, 1)}),
+            ]
+        )
         self.assertEqual(sub.mrr, 180.0, "80 (seats, discounted) + 100 (discount over)")
 
     def test_activate_without_lines_refused(self):
@@ -88,8 +96,9 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
         invoice = self._invoices(result)
         self.assertEqual(invoice.amount_untaxed, 20.0)
         line = invoice.invoice_line_ids
-        self.assertEqual((line.q2c_period_start, line.q2c_period_end),
-                         (date(2026, 1, 15), date(2026, 2, 14)))
+        self.assertEqual(
+            (line.q2c_period_start, line.q2c_period_end), (date(2026, 1, 15), date(2026, 2, 14))
+        )
         self.assertEqual(sub.next_invoice_date, date(2026, 2, 15))
 
     @freeze_time("2026-01-10")
@@ -204,8 +213,12 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
 
     def test_fixed_term_auto_renew_with_uplift(self):
         sub = self._q2c_subscription(
-            [(self.plan_seat, 10)], end_date=date(2026, 3, 31), auto_renew=True,
-            renewal_term_months=12, renewal_uplift_pct=5.0, renewal_notice_days=30,
+            [(self.plan_seat, 10)],
+            end_date=date(2026, 3, 31),
+            auto_renew=True,
+            renewal_term_months=12,
+            renewal_uplift_pct=5.0,
+            renewal_notice_days=30,
         )
         self.assertEqual(sub.renewal_notice_date, date(2026, 3, 1))
         self._run(date(2026, 3, 1))
@@ -221,7 +234,9 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
 
     def test_fixed_term_without_renewal_expires(self):
         sub = self._q2c_subscription(
-            [(self.plan_seat, 10)], end_date=date(2026, 2, 15), auto_renew=False,
+            [(self.plan_seat, 10)],
+            end_date=date(2026, 2, 15),
+            auto_renew=False,
         )
         self._run(date(2026, 1, 1))
         # The last period is prorated to the end of the term: Feb 1-15 = 15/28 of 100.
@@ -235,11 +250,11 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
 
     def test_dates_constraints(self):
         with self.assertRaisesRegex(ValidationError, "End Date"):
-            self._q2c_subscription([(self.plan_seat, 1)], end_date=date(2025, 1, 1),
-                                   activate=False)
+            self._q2c_subscription([(self.plan_seat, 1)], end_date=date(2025, 1, 1), activate=False)
         with self.assertRaisesRegex(ValidationError, "Trial Until"):
-            self._q2c_subscription([(self.plan_seat, 1)], trial_end_date=date(2025, 1, 1),
-                                   activate=False)
+            self._q2c_subscription(
+                [(self.plan_seat, 1)], trial_end_date=date(2025, 1, 1), activate=False
+            )
         with self.assertRaisesRegex(ValidationError, "Quantity' cannot be negative"):
             self._q2c_subscription([(self.plan_seat, -1)], activate=False)
 
@@ -265,9 +280,21 @@ class TestSubscriptionLifecycle(Q2cSubscriptionCommon):
 
     def test_tracking_of_commercial_terms(self):
         tracked = {
-            name for name, field in self.env["q2c.subscription"]._fields.items()
+            name
+            for name, field in self.env["q2c.subscription"]._fields.items()
             if getattr(field, "tracking", False)
         }
-        self.assertTrue({"partner_id", "state", "end_date", "billing_period", "auto_renew",
-                         "proration_policy", "pricelist_id", "renewal_uplift_pct",
-                         "close_reason_id"} <= tracked)
+        self.assertTrue(
+            {
+                "partner_id",
+                "state",
+                "end_date",
+                "billing_period",
+                "auto_renew",
+                "proration_policy",
+                "pricelist_id",
+                "renewal_uplift_pct",
+                "close_reason_id",
+            }
+            <= tracked
+        )

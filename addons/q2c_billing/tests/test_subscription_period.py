@@ -14,8 +14,13 @@ class TestSubscriptionPeriods(BaseCase):
         anchor = date(2026, 1, 31)
         self.assertEqual(
             [periods.add_months(anchor, n) for n in range(5)],
-            [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30),
-             date(2026, 5, 31)],
+            [
+                date(2026, 1, 31),
+                date(2026, 2, 28),
+                date(2026, 3, 31),
+                date(2026, 4, 30),
+                date(2026, 5, 31),
+            ],
         )
         # Leap year: Feb 29.
         self.assertEqual(periods.add_months(date(2024, 1, 31), 1), date(2024, 2, 29))
@@ -25,23 +30,37 @@ class TestSubscriptionPeriods(BaseCase):
 
     def test_monthly_anniversary_periods_across_month_ends(self):
         anchor = date(2026, 1, 31)
-        self.assertEqual(periods.period_containing(date(2026, 1, 31), anchor, 1),
-                         (date(2026, 1, 31), date(2026, 2, 27)))
-        self.assertEqual(periods.period_containing(date(2026, 2, 27), anchor, 1),
-                         (date(2026, 1, 31), date(2026, 2, 27)))
-        self.assertEqual(periods.period_containing(date(2026, 2, 28), anchor, 1),
-                         (date(2026, 2, 28), date(2026, 3, 30)))
-        self.assertEqual(periods.period_containing(date(2026, 3, 31), anchor, 1),
-                         (date(2026, 3, 31), date(2026, 4, 29)))
+        self.assertEqual(
+            periods.period_containing(date(2026, 1, 31), anchor, 1),
+            (date(2026, 1, 31), date(2026, 2, 27)),
+        )
+        self.assertEqual(
+            periods.period_containing(date(2026, 2, 27), anchor, 1),
+            (date(2026, 1, 31), date(2026, 2, 27)),
+        )
+        self.assertEqual(
+            periods.period_containing(date(2026, 2, 28), anchor, 1),
+            (date(2026, 2, 28), date(2026, 3, 30)),
+        )
+        self.assertEqual(
+            periods.period_containing(date(2026, 3, 31), anchor, 1),
+            (date(2026, 3, 31), date(2026, 4, 29)),
+        )
         # Leap year: Jan 31 -> Feb 29 -> Mar 31.
         anchor = date(2024, 1, 31)
-        self.assertEqual(periods.period_containing(date(2024, 2, 15), anchor, 1),
-                         (date(2024, 1, 31), date(2024, 2, 28)))
-        self.assertEqual(periods.period_containing(date(2024, 2, 29), anchor, 1),
-                         (date(2024, 2, 29), date(2024, 3, 30)))
+        self.assertEqual(
+            periods.period_containing(date(2024, 2, 15), anchor, 1),
+            (date(2024, 1, 31), date(2024, 2, 28)),
+        )
+        self.assertEqual(
+            periods.period_containing(date(2024, 2, 29), anchor, 1),
+            (date(2024, 2, 29), date(2024, 3, 30)),
+        )
         # Before the anchor.
-        self.assertEqual(periods.period_containing(date(2025, 12, 31), date(2026, 1, 31), 1),
-                         (date(2025, 12, 31), date(2026, 1, 30)))
+        self.assertEqual(
+            periods.period_containing(date(2025, 12, 31), date(2026, 1, 31), 1),
+            (date(2025, 12, 31), date(2026, 1, 30)),
+        )
 
     def test_consecutive_periods_tile_the_calendar(self):
         for anchor in (date(2026, 1, 31), date(2024, 2, 29), date(2026, 1, 30), date(2026, 3, 1)):
@@ -68,33 +87,51 @@ class TestSubscriptionPeriods(BaseCase):
         self.assertEqual(periods.calendar_anchor(date(2026, 5, 10), "quarter"), date(2026, 4, 1))
         self.assertEqual(periods.calendar_anchor(date(2026, 12, 31), "quarter"), date(2026, 10, 1))
         self.assertEqual(periods.calendar_anchor(date(2026, 5, 10), "year"), date(2026, 1, 1))
-        self.assertEqual(periods.period_containing(date(2026, 5, 15), date(2026, 4, 1), 3),
-                         (date(2026, 4, 1), date(2026, 6, 30)))
-        self.assertEqual(periods.period_containing(date(2024, 2, 29), date(2024, 1, 1), 12),
-                         (date(2024, 1, 1), date(2024, 12, 31)))
+        self.assertEqual(
+            periods.period_containing(date(2026, 5, 15), date(2026, 4, 1), 3),
+            (date(2026, 4, 1), date(2026, 6, 30)),
+        )
+        self.assertEqual(
+            periods.period_containing(date(2024, 2, 29), date(2024, 1, 1), 12),
+            (date(2024, 1, 1), date(2024, 12, 31)),
+        )
 
     def test_daily_fraction_counts_days_inclusively(self):
         # Aug 18-31 of a 31-day month = 14/31 (CONVENTIONS.md).
         self.assertEqual(
-            periods.fraction(date(2026, 8, 18), date(2026, 8, 31), date(2026, 8, 1),
-                             date(2026, 8, 31)),
+            periods.fraction(
+                date(2026, 8, 18), date(2026, 8, 31), date(2026, 8, 1), date(2026, 8, 31)
+            ),
             14 / 31,
         )
         self.assertEqual(periods.days(date(2026, 8, 18), date(2026, 8, 31)), 14)
         self.assertEqual(periods.days(date(2024, 2, 1), date(2024, 2, 29)), 29)
         # Leap February: 15 of 29 days.
         self.assertEqual(
-            periods.fraction(date(2024, 2, 15), date(2024, 2, 29), date(2024, 2, 1),
-                             date(2024, 2, 29)),
+            periods.fraction(
+                date(2024, 2, 15), date(2024, 2, 29), date(2024, 2, 1), date(2024, 2, 29)
+            ),
             15 / 29,
         )
         # The whole period is 1, outside is 0, the part is clipped to the period.
-        self.assertEqual(periods.fraction(date(2026, 8, 1), date(2026, 8, 31), date(2026, 8, 1),
-                                          date(2026, 8, 31)), 1.0)
-        self.assertEqual(periods.fraction(date(2026, 9, 1), date(2026, 9, 30), date(2026, 8, 1),
-                                          date(2026, 8, 31)), 0.0)
-        self.assertEqual(periods.fraction(date(2026, 7, 1), date(2026, 8, 10), date(2026, 8, 1),
-                                          date(2026, 8, 31)), 10 / 31)
+        self.assertEqual(
+            periods.fraction(
+                date(2026, 8, 1), date(2026, 8, 31), date(2026, 8, 1), date(2026, 8, 31)
+            ),
+            1.0,
+        )
+        self.assertEqual(
+            periods.fraction(
+                date(2026, 9, 1), date(2026, 9, 30), date(2026, 8, 1), date(2026, 8, 31)
+            ),
+            0.0,
+        )
+        self.assertEqual(
+            periods.fraction(
+                date(2026, 7, 1), date(2026, 8, 10), date(2026, 8, 1), date(2026, 8, 31)
+            ),
+            10 / 31,
+        )
 
     def test_thirty_360_fraction(self):
         # Every full month counts 30 days, a partial month its days.
@@ -104,19 +141,34 @@ class TestSubscriptionPeriods(BaseCase):
         self.assertEqual(periods.days_360(date(2026, 1, 1), date(2026, 12, 31)), 360)
         self.assertEqual(periods.days_360(date(2026, 8, 18), date(2026, 8, 31)), 14)
         self.assertEqual(
-            periods.fraction(date(2026, 8, 18), date(2026, 8, 31), date(2026, 8, 1),
-                             date(2026, 8, 31), "thirty_360"),
+            periods.fraction(
+                date(2026, 8, 18),
+                date(2026, 8, 31),
+                date(2026, 8, 1),
+                date(2026, 8, 31),
+                "thirty_360",
+            ),
             14 / 30,
         )
         # A quarter: one full month (60 of 90 days remain after Jan 31).
         self.assertEqual(
-            periods.fraction(date(2026, 2, 1), date(2026, 3, 31), date(2026, 1, 1),
-                             date(2026, 3, 31), "thirty_360"),
+            periods.fraction(
+                date(2026, 2, 1),
+                date(2026, 3, 31),
+                date(2026, 1, 1),
+                date(2026, 3, 31),
+                "thirty_360",
+            ),
             60 / 90,
         )
         # Never above the whole.
         self.assertLessEqual(
-            periods.fraction(date(2026, 1, 2), date(2026, 1, 31), date(2026, 1, 1),
-                             date(2026, 1, 31), "thirty_360"),
+            periods.fraction(
+                date(2026, 1, 2),
+                date(2026, 1, 31),
+                date(2026, 1, 1),
+                date(2026, 1, 31),
+                "thirty_360",
+            ),
             1.0,
         )

@@ -27,12 +27,14 @@ class Q2cSubscriptionAmendWizard(models.TransientModel):
         if "line_ids" in fields_list and sub:
             today = fields.Date.context_today(self)
             values["line_ids"] = [
-                fields.Command.create({
-                    "line_id": line.id,
-                    "product_id": line.product_id.id,
-                    "price_plan_id": line.price_plan_id.id,
-                    "quantity": line.quantity,
-                })
+                fields.Command.create(
+                    {
+                        "line_id": line.id,
+                        "product_id": line.product_id.id,
+                        "price_plan_id": line.price_plan_id.id,
+                        "quantity": line.quantity,
+                    }
+                )
                 for line in sub.line_ids
                 if not line.end_date or line.end_date >= today
             ]
@@ -44,23 +46,28 @@ class Q2cSubscriptionAmendWizard(models.TransientModel):
         for row in self.line_ids:
             line = row.line_id
             if line and (row.product_id, row.price_plan_id, row.quantity) == (
-                line.product_id, line.price_plan_id, line.quantity
+                line.product_id,
+                line.price_plan_id,
+                line.quantity,
             ):
                 continue
-            changes.append({
-                "line_id": line.id or False,
-                "product_id": row.product_id.id,
-                "price_plan_id": row.price_plan_id.id or False,
-                "quantity": row.quantity,
-            })
+            changes.append(
+                {
+                    "line_id": line.id or False,
+                    "product_id": row.product_id.id,
+                    "price_plan_id": row.price_plan_id.id or False,
+                    "quantity": row.quantity,
+                }
+            )
         kept = self.line_ids.line_id
         for line in self.subscription_id.line_ids:
             if line not in kept and (not line.end_date or line.end_date >= self.effective_date):
                 changes.append({"line_id": line.id, "quantity": 0})
         return changes
 
-    @api.depends("line_ids.product_id", "line_ids.price_plan_id", "line_ids.quantity",
-                 "effective_date")
+    @api.depends(
+        "line_ids.product_id", "line_ids.price_plan_id", "line_ids.quantity", "effective_date"
+    )
     def _compute_preview_html(self):
         for wizard in self:
             changes = wizard._q2c_changes() if wizard.subscription_id else []
@@ -73,8 +80,10 @@ class Q2cSubscriptionAmendWizard(models.TransientModel):
                 wizard.preview_html = Markup("<p class='text-danger'>%s</p>") % error.args[0]
                 continue
             rows = Markup().join(
-                Markup("<tr><td>%s</td><td class='text-end'>%s</td></tr>") % (
-                    line["description"], wizard.currency_id.format(line["amount"]),
+                Markup("<tr><td>%s</td><td class='text-end'>%s</td></tr>")
+                % (
+                    line["description"],
+                    wizard.currency_id.format(line["amount"]),
                 )
                 for line in result["lines"]
             )
@@ -85,10 +94,12 @@ class Q2cSubscriptionAmendWizard(models.TransientModel):
                 "<tr><td>%s</td><td class='text-end'>%s</td></tr></tfoot></table>"
             ) % (
                 rows,
-                _("Net proration"), wizard.currency_id.format(result["net"]),
+                _("Net proration"),
+                wizard.currency_id.format(result["net"]),
                 _("New recurring total per period"),
                 wizard.currency_id.format(result["new_recurring_total"]),
-                _("MRR change"), wizard.currency_id.format(result["mrr_delta"]),
+                _("MRR change"),
+                wizard.currency_id.format(result["mrr_delta"]),
             )
 
     def action_apply(self):
@@ -104,12 +115,12 @@ class Q2cSubscriptionAmendWizardLine(models.TransientModel):
     _name = "q2c.subscription.amend.wizard.line"
     _description = "Amend a Subscription: Line"
 
-    wizard_id = fields.Many2one("q2c.subscription.amend.wizard", required=True,
-                                ondelete="cascade")
+    wizard_id = fields.Many2one("q2c.subscription.amend.wizard", required=True, ondelete="cascade")
     line_id = fields.Many2one("q2c.subscription.line", string="Current Line")
     product_id = fields.Many2one("product.product", required=True)
     price_plan_id = fields.Many2one(
-        "q2c.price.plan", string="Price Plan",
+        "q2c.price.plan",
+        string="Price Plan",
         domain="[('product_id', '=', product_id)]",
         help="Empty: the product's plan for this customer and currency.",
     )

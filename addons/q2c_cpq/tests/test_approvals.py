@@ -192,6 +192,30 @@ class TestQ2cApprovals(Q2cCpqCommon):
         order.order_line = [Command.create({"product_id": self.support.id})]
         self.assertEqual(order.q2c_approval_state, "pending")
 
+    def test_billing_terms_change_resets_the_approval(self):
+        order = self._quote([(self.platform, 1, {"discount": 15.0})])
+        order.action_q2c_request_approval()
+        order.with_user(self.lead).action_q2c_approve()
+        order.q2c_term_months = 24
+        self.assertEqual(order.q2c_approval_state, "pending")
+
+    def test_approval_steps_follow_the_company(self):
+        order = self._quote([(self.platform, 1, {"discount": 15.0})])
+        order.action_q2c_request_approval()
+        other_company = self.env["res.company"].create({"name": "Q2C Other Co"})
+        outsider = new_test_user(
+            self.env,
+            "q2c_outsider",
+            groups="sales_team.group_sale_manager,q2c_cpq.group_q2c_cpq_manager",
+            company_id=other_company.id,
+            company_ids=[other_company.id],
+        )
+        Step = self.env["q2c.quote.approval"].with_user(outsider)
+        self.assertFalse(Step.search([("order_id", "=", order.id)]))
+        self.assertEqual(
+            len(self.env["q2c.quote.approval"].search([("order_id", "=", order.id)])), 1
+        )
+
     def test_edit_removing_the_need_for_approval(self):
         order = self._quote([(self.platform, 1, {"discount": 15.0})])
         order.action_q2c_request_approval()

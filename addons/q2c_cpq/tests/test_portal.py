@@ -1,3 +1,5 @@
+import json
+
 from odoo import Command
 from odoo.tests import HttpCase, tagged
 
@@ -29,10 +31,25 @@ class TestQ2cPortalSigning(Q2cCpqCommon, HttpCase):
         return order
 
     def _sign(self, order):
-        return self.make_jsonrpc_request(
+        payload = {
+            "id": 0,
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {
+                "access_token": order.access_token,
+                "name": "Carla Customer",
+                "signature": SIGNATURE,
+            },
+        }
+        # A generous timeout: signing confirms the order and renders its document.
+        response = self.url_open(
             f"/my/orders/{order.id}/accept",
-            {"access_token": order.access_token, "name": "Carla Customer", "signature": SIGNATURE},
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=120,
         )
+        response.raise_for_status()
+        return response.json()["result"]
 
     def test_pending_approval_cannot_be_signed(self):
         order = self._portal_quote([(self.platform, 1, {"discount": 20.0})])
@@ -53,6 +70,19 @@ class TestQ2cPortalSigning(Q2cCpqCommon, HttpCase):
         self.assertNotIn("error", result)
         self.assertEqual(order.state, "sale")
         self.assertEqual(order.signed_by, "Carla Customer")
+
+    def test_signing_creates_the_subscription(self):
+        seat = self._create_product("Portal Seat", 1.0)
+        self._create_plan(seat, "per_unit", unit_price=10.0)
+        order = self._portal_quote([(seat, 5)])
+        self.assertEqual(order.q2c_approval_state, "not_required")
+        result = self._sign(order)
+        self.assertNotIn("error", result)
+        self.assertEqual(order.state, "sale")
+        sub = order.q2c_subscription_id
+        self.assertEqual(sub.state, "active")
+        self.assertEqual(sub.partner_id, self.partner)
+        self.assertEqual(sub.line_ids.quantity, 5.0)
 
     def test_configuration_error_blocks_signing(self):
         self.env["q2c.config.rule"].create(

@@ -3,7 +3,7 @@ from datetime import date
 from freezegun import freeze_time
 
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .subscription_common import Q2cCpqSubscriptionCommon
 
@@ -87,6 +87,42 @@ class TestQ2cQuoteTypes(Q2cCpqSubscriptionCommon):
         sub = order.q2c_subscription_id
         self.assertFalse(sub.end_date)
         self.assertEqual((sub.start_date, sub.billing_period), (date(2026, 3, 10), "quarter"))
+
+    @freeze_time("2026-02-01")
+    def test_salesperson_without_billing_rights_creates_the_subscription(self):
+        salesman = self.env["res.users"].create(
+            {
+                "name": "Sally Sales",
+                "login": "q2c_cpq_sally",
+                "email": "sally@q2c.example",
+                "groups_id": [(6, 0, [self.env.ref("sales_team.group_sale_salesman").id])],
+            }
+        )
+        self.assertFalse(salesman.has_group("q2c_billing.group_q2c_billing_user"))
+        order = self._quote([(self.seat, 3)], user_id=salesman.id).with_user(salesman)
+        self.assertEqual(order.q2c_preview()["mrr_delta"], 30.0)
+        order.action_confirm()
+        sub = order.q2c_subscription_id
+        self.assertEqual(sub.name, order.sudo().q2c_subscription_id.name)
+        self.assertEqual(sub.sudo().state, "active")
+
+    @freeze_time("2026-01-16")
+    def test_amendment_form_loads_the_subscription_lines(self):
+        __, sub = self._subscribe()
+        order_form = Form(self.env["sale.order"])
+        order_form.partner_id = self.partner
+        order_form.q2c_quote_type = "amendment"
+        order_form.q2c_subscription_id = sub
+        self.assertEqual(len(order_form.order_line), 2)
+        with order_form.order_line.edit(1) as line:
+            self.assertEqual(line.product_id, self.seat)
+            self.assertEqual(line.q2c_previous_quantity, 10.0)
+            line.product_uom_qty = 12
+        order = order_form.save()
+        self.assertEqual(self._line(order, self.seat).q2c_quantity_delta, 2.0)
+        self.assertEqual(
+            self._line(order, self.seat).q2c_subscription_line_id, self._line(sub, self.seat)
+        )
 
     def test_quote_without_recurring_lines_creates_no_subscription(self):
         order = self._quote([(self.training, 2), (self.setup_fee, 1)])
