@@ -8,7 +8,8 @@ source "$here/common.sh"
 bash "$here/setup.sh" || exit 1
 mkdir -p "$ROOT/.logs"
 log="$ROOT/.logs/odoo-tests.log"
-base="${Q2C_BASE_DB:-q2c_test_base}"
+# One template per checkout: its filestore lives in this checkout's .data/.
+base="${Q2C_BASE_DB:-q2c_test_base_$(printf %s "$ROOT" | sha1sum | cut -c1-8)}"
 core="sale_management,account,payment,payment_demo,portal,mail"
 base_key="$(sha1sum "$ODOO_SRC/odoo/release.py" | cut -c1-12)-$core"
 
@@ -16,7 +17,7 @@ base_key="$(sha1sum "$ODOO_SRC/odoo/release.py" | cut -c1-12)-$core"
 #    (under a lock: several test runs may share it).
 exec 9>"$ROOT/.logs/template.lock"; flock 9
 have_key=$(psql -d "$base" -tAc "select value from ir_config_parameter where key='q2c.test_base_key'" 2>/dev/null || true)
-if [ "$have_key" != "$base_key" ]; then
+if [ "$have_key" != "$base_key" ] || [ ! -d "$ROOT/.data/filestore/$base" ]; then
   echo "q2c: building the template database $base ($core, demo data)"
   dropdb --if-exists "$base" >/dev/null 2>&1
   rm -rf "$ROOT/.data/filestore/$base"
