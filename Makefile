@@ -23,5 +23,5 @@ lint:          ## ruff, pylint-odoo and XML checks through pre-commit
 	@bash scripts/setup.sh && .venv/bin/pre-commit run --all-files
 
 clean:         ## drop the project's databases and remove the virtualenv and data
-	-@bash -c 'source scripts/common.sh; for db in $$Q2C_DB $$Q2C_TEST_DB $${Q2C_TEST_DB}_base; do dropdb --if-exists $$db; done; psql -d postgres -tAc "select datname from pg_database where datname like '"'"'q2c_live_%'"'"'" | xargs -r -n1 dropdb --if-exists'
+	-@bash -c 'source scripts/common.sh; for db in $$Q2C_DB $$Q2C_TEST_DB; do dropdb --if-exists $$db; done; psql -d postgres -tAc "select datname from pg_database where datname like '"'"'q2c_live_%'"'"' or datname like '"'"'q2c_test_base_%'"'"'" | xargs -r -n1 dropdb --if-exists'
 	rm -rf .venv .data .logs .pgdata
