@@ -1,0 +1,274 @@
+"""Dunning run benchmark: invoices evaluated per second by ``run_dunning`` on N open subscription
+invoices (default 10,000; 10 invoices per subscription, one customer per subscription, due the
+same day, no saved payment method), walked through the default policy:
+
+- day 1: the run opens the N cases and runs their first steps (retry skipped: nothing to
+  charge; friendly reminder queued);
+- day 2: nothing due (the quiet day every run mostly is);
+- day 3: N retries due (skipped);
+- day 7: N retries (skipped) and N firm reminders queued; then the same run again (nothing new);
+- day 21: N suspensions (N / 10 subscriptions paused, N / 10 notices queued: one per
+  subscription, the other cases find it paused already);
+- day 30: N cancellations (N / 10 subscriptions closed for non-payment).
+
+Then R invoices (default 500) charged through the ``payment_demo`` provider with a failing
+saved card: the day-1 run retries each (one off-session ``payment.transaction`` per case) and
+queues their reminders.
+
+Environment: Q2C_BENCH_N (open invoices), Q2C_BENCH_RETRY_N (invoices retried).
+Writes bench/results/dunning.json.
+"""
+
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import bench_env, timed, write_result
+
+N = int(os.environ.get("Q2C_BENCH_N", "10000"))
+RETRY_N = int(os.environ.get("Q2C_BENCH_RETRY_N", "500"))
+PER_SUBSCRIPTION = 10
+# The first cases are due 60 days ago and walked to their cancellation (day 30); the retried
+# cases fail today (their case starts on the day of the failed charge) and are retried tomorrow.
+DAY0 = date.today() - timedelta(days=60)
+TARGET_RATE = 500.0
+
+
+def _day(start, n):
+    return (start + timedelta(days=n)).isoformat()
+
+
+def setup_products(env):
+    Command = __import__("odoo").fields.Command
+    product = env["product.product"].create(
+        {"name": "Bench dunned service", "type": "service", "taxes_id": [Command.clear()]}
+    )
+    plan = env["q2c.price.plan"].create(
+        {
+            "name": "Bench dunned (monthly)",
+            "product_id": product.id,
+            "currency_id": env.company.currency_id.id,
+            "charge_type": "recurring",
+            "charge_model": "flat",
+            "flat_price": 49.0,
+        }
+    )
+    return product, plan
+
+
+def setup_invoices(env, product, plan, count, start, tag, tokens=None):
+    """``count`` posted invoices due ``start``, ``PER_SUBSCRIPTION`` per subscription."""
+    Command = __import__("odoo").fields.Command
+    subs_count = max(count // PER_SUBSCRIPTION, 1)
+    partners = env["res.partner"].create(
+        [
+            {"name": f"Bench dunned {tag} {i}", "email": f"{tag}{i}@bench.example.com"}
+            for i in range(subs_count)
+        ]
+    )
+    usd = env.company.currency_id
+    token_ids = [None] * subs_count
+    if tokens:
+        token_ids = [tokens(partner).id for partner in partners]
+    subs = (
+        env["q2c.subscription"]
+        .with_context(tracking_disable=True)
+        .create(
+            [
+                {
+                    "partner_id": partner.id,
+                    "currency_id": usd.id,
+                    "start_date": start - timedelta(days=60),
+                    "payment_token_id": token_id,
+                    "line_ids": [
+                        Command.create({"product_id": product.id, "price_plan_id": plan.id})
+                    ],
+                }
+                for partner, token_id in zip(partners, token_ids, strict=True)
+            ]
+        )
+    )
+    subs.with_context(tracking_disable=True).write(
+        {"state": "active", "activated_date": start - timedelta(days=60)}
+    )
+    Move = env["account.move"].with_context(tracking_disable=True, q2c_no_autopay=True)
+    invoices = Move.browse()
+    vals = [
+        {
+            "move_type": "out_invoice",
+            "partner_id": subs[i % subs_count].partner_id.id,
+            "invoice_date": start,
+            "invoice_date_due": start,
+            "currency_id": usd.id,
+            "invoice_line_ids": [
+                Command.create(
+                    {
+                        "product_id": product.id,
+                        "name": f"{subs[i % subs_count].name} service",
+                        "quantity": 1,
+                        "price_unit": 49.0,
+                        "tax_ids": [Command.clear()],
+                        "q2c_subscription_id": subs[i % subs_count].id,
+                    }
+                )
+            ],
+        }
+        for i in range(count)
+    ]
+    for chunk in range(0, count, 1000):
+        moves = Move.create(vals[chunk : chunk + 1000])
+        moves.action_post()
+        env.cr.commit()
+        invoices |= moves
+    return subs, invoices
+
+
+def demo_tokens(env):
+    """A ``payment_demo`` provider of the company and a factory of cards that always fail."""
+    Command = __import__("odoo").fields.Command
+    company = env.company
+    company.q2c_autopay = True
+    journal = env["account.journal"].search(
+        [("type", "=", "bank"), ("company_id", "=", company.id)], limit=1
+    )
+    method = env.ref("payment_demo.payment_method_demo")
+    provider = env.ref("payment.payment_provider_demo")
+    provider.write(
+        {
+            "state": "test",
+            "company_id": company.id,
+            "capture_manually": False,
+            "journal_id": journal.id,
+            "payment_method_ids": [Command.set(method.ids)],
+        }
+    )
+
+    def factory(partner):
+        return env["payment.token"].create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": method.id,
+                "payment_details": "4000",
+                "partner_id": partner.id,
+                "provider_ref": f"bench-{partner.id}",
+                "demo_simulated_state": "error",
+            }
+        )
+
+    return factory
+
+
+def measure(env, day):
+    """Run dunning for ``day`` (committed); returns (result, run record, seconds)."""
+    Run = env["q2c.dunning.run"]
+    with timed() as t:
+        result = Run.run_dunning(day)
+        env.flush_all()
+        env.cr.commit()
+    run = Run.search([("date", "=", day)], order="id desc", limit=1)
+    print(f"  {day}: {run.evaluated} evaluated in {t.seconds:.2f}s: {result}", flush=True)
+    return result, run, t.seconds
+
+
+def main():
+    with bench_env("dunning") as env:
+        product, plan = setup_products(env)
+        with timed() as setup_time:
+            subs, invoices = setup_invoices(env, product, plan, N, DAY0, "open")
+        figures = {
+            "open_invoices": N,
+            "subscriptions": len(subs),
+            "setup_seconds": round(setup_time.seconds, 1),
+        }
+
+        result, run, seconds = measure(env, _day(DAY0, 1))
+        assert run.opened == N, (run.opened, N)
+        assert result["reminded"] == N, result
+        figures.update(
+            day1_seconds=round(seconds, 2),
+            day1_invoices_per_s=round(run.evaluated / seconds, 1),
+            day1_cases_opened=run.opened,
+            day1_reminders_queued=result["reminded"],
+        )
+
+        result, run, seconds = measure(env, _day(DAY0, 2))
+        assert result == dict.fromkeys(result, 0), result
+        figures.update(quiet_day_seconds=round(seconds, 3))
+
+        result, run, seconds = measure(env, _day(DAY0, 3))
+        assert run.evaluated == N, run.evaluated
+        figures.update(
+            day3_seconds=round(seconds, 2), day3_invoices_per_s=round(run.evaluated / seconds, 1)
+        )
+
+        result, run, seconds = measure(env, _day(DAY0, 7))
+        assert result["reminded"] == N, result
+        figures.update(
+            day7_seconds=round(seconds, 2),
+            day7_invoices_per_s=round(run.evaluated / seconds, 1),
+            day7_reminders_queued=result["reminded"],
+        )
+        result, run, seconds = measure(env, _day(DAY0, 7))
+        assert result == dict.fromkeys(result, 0), result
+        figures.update(rerun_same_day_seconds=round(seconds, 3))
+
+        result, run, seconds = measure(env, _day(DAY0, 21))
+        assert result["suspended"] == len(subs), result
+        figures.update(
+            day21_seconds=round(seconds, 2),
+            day21_invoices_per_s=round(run.evaluated / seconds, 1),
+            day21_subscriptions_suspended=result["suspended"],
+        )
+
+        result, run, seconds = measure(env, _day(DAY0, 30))
+        assert result["cancelled"] == len(subs), result
+        figures.update(
+            day30_seconds=round(seconds, 2),
+            day30_invoices_per_s=round(run.evaluated / seconds, 1),
+            day30_subscriptions_cancelled=result["cancelled"],
+        )
+
+        # Retries through the payment framework.
+        factory = demo_tokens(env)
+        env.cr.commit()
+        today = date.today()
+        retry_subs, retry_invoices = setup_invoices(
+            env, product, plan, RETRY_N, today, "retry", tokens=factory
+        )
+        for invoice in retry_invoices:
+            invoice._q2c_autopay()  # the failed first charge opens the case
+        env.cr.commit()
+        cases = env["q2c.dunning.case"].search([("invoice_id", "in", retry_invoices.ids)])
+        assert len(cases) == RETRY_N, len(cases)
+        result, run, seconds = measure(env, _day(today, 1))
+        assert result["retried"] == RETRY_N, result
+        attempts = env["payment.transaction"].search_count(
+            [("q2c_autopay_move_id", "in", retry_invoices.ids)]
+        )
+        assert attempts == 2 * RETRY_N, attempts
+        figures.update(
+            retry_invoices=RETRY_N,
+            retry_day_seconds=round(seconds, 2),
+            retries_per_s=round(result["retried"] / seconds, 1),
+        )
+
+        rate = min(
+            figures["day1_invoices_per_s"],
+            figures["day3_invoices_per_s"],
+            figures["day7_invoices_per_s"],
+            figures["day21_invoices_per_s"],
+            figures["day30_invoices_per_s"],
+        )
+        figures.update(
+            invoices_per_s=rate,
+            target_invoices_per_s=TARGET_RATE,
+            meets_target=rate >= TARGET_RATE,
+        )
+        write_result("dunning", figures)
+
+
+if __name__ == "__main__":
+    main()
