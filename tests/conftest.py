@@ -42,6 +42,7 @@ class OdooServer:
         self.port = port
         self.workers = workers
         self.url = f"http://127.0.0.1:{port}"
+        self.gevent_port = _free_port()
         self.proc = None
         self.log_path = ROOT / ".logs" / f"live-{db}.log"
 
@@ -60,7 +61,7 @@ class OdooServer:
             "--http-interface",
             "127.0.0.1",
             "--gevent-port",
-            str(_free_port()),
+            str(self.gevent_port),
             "--workers",
             str(self.workers),
             "--max-cron-threads",

@@ -1,5 +1,6 @@
 """The platform works end to end over HTTP and XML-RPC."""
 
+import time
 import xmlrpc.client
 
 import pytest
@@ -55,3 +56,26 @@ def test_validation_error_names_the_field(rpc):
     product = rpc.call("product.product", "create", {"name": "SSP check", "type": "service"})
     with pytest.raises(xmlrpc.client.Fault, match="SSP check.*cannot be negative"):
         rpc.call("q2c.ssp", "create", {"product_id": product, "price": -5})
+
+
+def test_gevent_websocket_answers(odoo_server):
+    """The live-notification (gevent) process of a multi-worker server runs: a websocket opens.
+
+    With incompatible zope packages gevent dies at start and restarts in a loop, and the portal's
+    and backend's live updates silently stop.
+    """
+    import websocket
+
+    url = f"ws://127.0.0.1:{odoo_server.gevent_port}/websocket"
+    deadline = time.time() + 60
+    last_error = None
+    while time.time() < deadline:
+        try:
+            ws = websocket.create_connection(url, timeout=10, origin=odoo_server.url)
+        except (OSError, websocket.WebSocketException) as error:
+            last_error = error
+            time.sleep(1)
+            continue
+        ws.close()
+        return
+    pytest.fail(f"the gevent websocket endpoint {url} did not open: {last_error}")
