@@ -1086,11 +1086,33 @@ class Q2cSubscription(models.Model):
                     pct=float_round((sim["uplift"] - 1.0) * 100.0, precision_digits=4),
                 )
             )
-            for line in self.line_ids:
-                line.price_multiplier = (line.price_multiplier or 1.0) * sim["uplift"]
+            self._q2c_record_uplifts(sim["events"])
         self.write(vals)
         for message in messages:
             self.message_post(body=message, message_type="comment", subtype_xmlid="mail.mt_note")
+
+    def _q2c_record_uplifts(self, events):
+        """Apply the renewal uplift of each ``renew`` event to the lines, recording each step as
+        an ``uplift`` amendment effective on the first day of the new term, so that the prices of
+        every earlier day stay readable (MRR history, late billing)."""
+        self.ensure_one()
+        pct = self.renewal_uplift_pct or 0.0
+        term_end = self.end_date
+        vals_list = []
+        for kind, day in events:
+            if kind != "renew":
+                continue
+            start = term_end + ONE_DAY if term_end else day
+            term_end = day
+            for line in self.line_ids:
+                if line.end_date and line.end_date < start:
+                    continue
+                old = line.price_multiplier or 1.0
+                new = old * (1.0 + pct / 100.0)
+                vals_list.append(line._q2c_prepare_uplift_change_vals(start, old, new))
+                line.price_multiplier = new
+        if vals_list:
+            self.env["q2c.subscription.change"].sudo().create(vals_list)
 
     def _q2c_prepare_usage_charges(self, cycle, sim, data):
         """Hook: usage charges of the window in arrears ``cycle["arrears"]`` (the usage
@@ -1110,6 +1132,7 @@ class Q2cSubscription(models.Model):
                     product=change.old_product_id,
                     plan=change.old_price_plan_id,
                     quantity=change.old_quantity,
+                    multiplier=change.old_price_multiplier or state["multiplier"],
                 )
                 if change.old_product_id != line.product_id:
                     state["name"] = change.old_product_id.display_name
@@ -1850,6 +1873,8 @@ class Q2cSubscription(models.Model):
                     "new_product_id": new.get("product") and new["product"].id,
                     "new_price_plan_id": new.get("plan") and new["plan"].id,
                     "new_quantity": new.get("quantity", 0.0),
+                    "old_price_multiplier": old.get("multiplier", 0.0),
+                    "new_price_multiplier": new.get("multiplier", 0.0),
                     "credit_amount": credit,
                     "credit_description": next(
                         (line["description"] for line in item["lines"] if line["amount"] < 0), False

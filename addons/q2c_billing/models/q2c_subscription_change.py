@@ -2,6 +2,7 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import float_round
 
 
 class Q2cSubscriptionChange(models.Model):
@@ -38,6 +39,7 @@ class Q2cSubscriptionChange(models.Model):
             ("update", "Line changed"),
             ("remove", "Line removed"),
             ("close", "Subscription closed"),
+            ("uplift", "Renewal uplift"),
         ],
         required=True,
         readonly=True,
@@ -57,6 +59,15 @@ class Q2cSubscriptionChange(models.Model):
     new_product_id = fields.Many2one("product.product", string="New Product", readonly=True)
     new_price_plan_id = fields.Many2one("q2c.price.plan", string="New Plan", readonly=True)
     new_quantity = fields.Float(digits="Product Unit of Measure", readonly=True)
+    old_price_multiplier = fields.Float(
+        string="Old Price Multiplier",
+        digits=(16, 6),
+        readonly=True,
+        help="Compounded renewal uplifts on the line before this change (0: not recorded).",
+    )
+    new_price_multiplier = fields.Float(
+        string="New Price Multiplier", digits=(16, 6), readonly=True
+    )
     credit_amount = fields.Monetary(readonly=True, help="Unused part at the old price (negative).")
     credit_description = fields.Char(readonly=True)
     charge_amount = fields.Monetary(readonly=True, help="Remaining part at the new price.")
@@ -156,6 +167,14 @@ class Q2cSubscriptionChange(models.Model):
                     quantity=self.new_quantity,
                     product=self.new_product_id.display_name,
                     plan=self.new_price_plan_id.name,
+                )
+            )
+        if self.change_type == "uplift":
+            parts.append(
+                _(
+                    "price multiplier %(old)s to %(new)s",
+                    old=float_round(self.old_price_multiplier, precision_digits=6),
+                    new=float_round(self.new_price_multiplier, precision_digits=6),
                 )
             )
         if self.credit_amount or self.charge_amount:

@@ -223,6 +223,26 @@ class Q2cSubscriptionLine(models.Model):
             "discount_end_date": self.discount_end_date,
         }
 
+    def _q2c_prepare_uplift_change_vals(self, effective_date, old_multiplier, new_multiplier):
+        """Values of the ``uplift`` amendment recording a renewal uplift of this line."""
+        self.ensure_one()
+        return {
+            "subscription_id": self.subscription_id.id,
+            "line_id": self.id,
+            "change_type": "uplift",
+            "requested_date": effective_date,
+            "effective_date": effective_date,
+            "old_product_id": self.product_id.id,
+            "old_price_plan_id": self.price_plan_id.id,
+            "old_quantity": self.quantity,
+            "new_product_id": self.product_id.id,
+            "new_price_plan_id": self.price_plan_id.id,
+            "new_quantity": self.quantity,
+            "old_price_multiplier": old_multiplier,
+            "new_price_multiplier": new_multiplier,
+            "user_id": self.env.user.id,
+        }
+
     def _q2c_is_active_on(self, day):
         self.ensure_one()
         return (not self.start_date or self.start_date <= day) and (

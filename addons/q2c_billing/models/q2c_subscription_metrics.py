@@ -91,6 +91,12 @@ class Q2cSubscription(models.Model):
             self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
         return res
 
+    def _q2c_record_uplifts(self, events):
+        res = super()._q2c_record_uplifts(events)
+        if any(kind == "renew" for kind, _day in events) and self.renewal_uplift_pct:
+            self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
+        return res
+
     # ------------------------------------------------------------------
     # MRR history
     # ------------------------------------------------------------------

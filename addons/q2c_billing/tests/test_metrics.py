@@ -182,6 +182,41 @@ class TestSaasMetrics(Q2cSubscriptionCommon):
         self.assertEqual(self._movements(customer), before)
         self.assertEqual([m[1] for m in before], ["new_business", "expansion", "churn"])
 
+    def test_renewal_uplift_is_expansion_on_the_renewal_day(self):
+        """A renewal price uplift changes the MRR from the first day of the new term only, also
+        after a full rebuild (the uplift is recorded as a dated amendment of each line)."""
+        customer = self.env["res.partner"].create({"name": "Uplifted"})
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 3)],
+            partner=customer,
+            start=date(2026, 1, 1),
+            end_date=date(2026, 3, 31),
+            auto_renew=True,
+            renewal_term_months=3,
+            renewal_uplift_pct=10.0,
+        )
+        for day in (date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)):
+            self._run(day)
+        self.assertEqual(sub.end_date, date(2026, 6, 30))
+        uplift = sub.change_ids.filtered(lambda change: change.change_type == "uplift")
+        self.assertEqual(uplift.effective_date, date(2026, 4, 1))
+        self.assertAlmostEqual(uplift.old_price_multiplier, 1.0)
+        self.assertAlmostEqual(uplift.new_price_multiplier, 1.1)
+        self.assertEqual(uplift.billing_state, "none")
+        expected = [
+            ("2026-01-01", "new_business", 30.0),
+            ("2026-04-01", "expansion", 3.0),
+        ]
+        self.env["q2c.mrr.movement"]._q2c_rebuild(customer)
+        self.assertEqual(self._movements(customer), expected)
+        Movement = self.env["q2c.mrr.movement"]
+        Movement.search([]).unlink()
+        Movement._q2c_rebuild()
+        self.assertEqual(self._movements(customer), expected)
+        # The April invoice was billed at the uplifted price; a preview of March is not.
+        self.assertEqual(sub.preview_invoice("2026-03-01")["untaxed"], 30.0)
+        self.assertEqual(sub.preview_invoice("2026-04-01")["untaxed"], 33.0)
+
     def test_reports_reconcile(self):
         customer = self.env["res.partner"].create({"name": "Reported"})
         sub = self._q2c_subscription(
