@@ -22,6 +22,16 @@ def _fmt_qty(value):
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def _rate_line(description, quantity, unit_price):
+    """One explained rating line (Decimal quantity and price; the amount is their product)."""
+    return {
+        "description": description,
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "amount": quantity * unit_price,
+    }
+
+
 class Q2cPricePlan(models.Model):
     """How a product is charged: a charge type, a charge model and its prices.
 
@@ -513,23 +523,13 @@ class Q2cPricePlan(models.Model):
     def _q2c_rate_flat(self, quantity, billable, factor):
         """Flat: ``flat_price`` whatever the quantity (even 0): one line of quantity 1."""
         price = _dec(self.flat_price) * factor
-        return [
-            {"description": self.name, "quantity": Decimal(1), "unit_price": price, "amount": price}
-        ]
+        return [_rate_line(self.name, Decimal(1), price)]
 
     def _q2c_rate_per_unit(self, quantity, billable, factor):
         """Per unit: billable quantity x ``unit_price``; ``flat_price``, when set, is a base
         fee line."""
         price = _dec(self.unit_price) * factor
-        lines = [
-            {
-                "description": self.name,
-                "quantity": billable,
-                "unit_price": price,
-                "amount": billable * price,
-            }
-        ]
-        return self._q2c_rate_base_fee(factor) + lines
+        return self._q2c_rate_base_fee(factor) + [_rate_line(self.name, billable, price)]
 
     def _q2c_rate_package(self, quantity, billable, factor):
         """Package: ``ceil(billable / package_size)`` packages (a started package is a full
@@ -546,18 +546,13 @@ class Q2cPricePlan(models.Model):
             )
         packages = max(math.ceil(billable / size), self.minimum_packages or 0)
         price = _dec(self.unit_price) * factor
-        line = {
-            "description": _(
-                "%(plan)s: %(count)s package(s) of %(size)s",
-                plan=self.name,
-                count=packages,
-                size=_fmt_qty(self.package_size),
-            ),
-            "quantity": Decimal(packages),
-            "unit_price": price,
-            "amount": packages * price,
-        }
-        return self._q2c_rate_base_fee(factor) + [line]
+        description = _(
+            "%(plan)s: %(count)s package(s) of %(size)s",
+            plan=self.name,
+            count=packages,
+            size=_fmt_qty(self.package_size),
+        )
+        return self._q2c_rate_base_fee(factor) + [_rate_line(description, Decimal(packages), price)]
 
     def _q2c_rate_graduated(self, quantity, billable, factor):
         """Graduated: each unit is priced in the tier it falls in (a tier covers
@@ -572,26 +567,9 @@ class Q2cPricePlan(models.Model):
             top = billable if upper is None else min(billable, upper)
             units = top - previous
             label = self._q2c_tier_label(index, previous, upper)
-            price = _dec(tier.unit_price) * factor
             if tier.unit_price or not tier.flat_price:
-                lines.append(
-                    {
-                        "description": label,
-                        "quantity": units,
-                        "unit_price": price,
-                        "amount": units * price,
-                    }
-                )
-            if tier.flat_price:
-                flat = _dec(tier.flat_price) * factor
-                lines.append(
-                    {
-                        "description": _("%(tier)s: flat fee", tier=label),
-                        "quantity": Decimal(1),
-                        "unit_price": flat,
-                        "amount": flat,
-                    }
-                )
+                lines.append(_rate_line(label, units, _dec(tier.unit_price) * factor))
+            lines += self._q2c_tier_flat_fee(tier, label, factor)
             if upper is None:
                 break
             previous = upper
@@ -608,25 +586,9 @@ class Q2cPricePlan(models.Model):
             if upper is None or billable <= upper:
                 label = self._q2c_tier_label(index, previous, upper)
                 price = _dec(tier.unit_price) * factor
-                lines = [
-                    {
-                        "description": label,
-                        "quantity": billable,
-                        "unit_price": price,
-                        "amount": billable * price,
-                    }
-                ]
-                if tier.flat_price:
-                    flat = _dec(tier.flat_price) * factor
-                    lines.append(
-                        {
-                            "description": _("%(tier)s: flat fee", tier=label),
-                            "quantity": Decimal(1),
-                            "unit_price": flat,
-                            "amount": flat,
-                        }
-                    )
-                return lines
+                return [_rate_line(label, billable, price)] + self._q2c_tier_flat_fee(
+                    tier, label, factor
+                )
             previous = upper
         return []
 
@@ -635,14 +597,14 @@ class Q2cPricePlan(models.Model):
         if not self.flat_price:
             return []
         fee = _dec(self.flat_price) * factor
-        return [
-            {
-                "description": _("%(plan)s: base fee", plan=self.name),
-                "quantity": Decimal(1),
-                "unit_price": fee,
-                "amount": fee,
-            }
-        ]
+        return [_rate_line(_("%(plan)s: base fee", plan=self.name), Decimal(1), fee)]
+
+    def _q2c_tier_flat_fee(self, tier, label, factor):
+        """The flat fee line of ``tier`` (labelled ``label``), if it has one."""
+        if not tier.flat_price:
+            return []
+        fee = _dec(tier.flat_price) * factor
+        return [_rate_line(_("%(tier)s: flat fee", tier=label), Decimal(1), fee)]
 
     def _q2c_sorted_tiers(self):
         """Tiers in their order (sequence, then creation: the sort is stable)."""
