@@ -332,39 +332,21 @@ class Q2cSubscriptionPortal(PaymentPortal):
         return request.redirect(self._q2c_subscription_url(sub_sudo, access_token, message=message))
 
     @http.route(
-        "/my/subscriptions/<int:subscription_id>/pause",
+        "/my/subscriptions/<int:subscription_id>/<any(pause, resume):action>",
         type="http",
         auth="public",
         methods=["POST"],
         website=True,
     )
-    def q2c_portal_pause(self, subscription_id, access_token=None, **kw):
-        sub_sudo = self._q2c_check_subscription(subscription_id, access_token, action="pause")
+    def q2c_portal_pause_resume(self, subscription_id, action, access_token=None, **kw):
+        """Pause or resume (``action``) today."""
+        method, message, log = {
+            "pause": ("action_pause", "paused", _("Paused by the customer in the portal.")),
+            "resume": ("action_resume", "resumed", _("Resumed by the customer in the portal.")),
+        }[action]
+        sub_sudo = self._q2c_check_subscription(subscription_id, access_token, action=action)
         return self._q2c_run_action(
-            sub_sudo,
-            access_token,
-            "action_pause",
-            "paused",
-            _("Paused by the customer in the portal."),
-            fields.Date.context_today(sub_sudo),
-        )
-
-    @http.route(
-        "/my/subscriptions/<int:subscription_id>/resume",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        website=True,
-    )
-    def q2c_portal_resume(self, subscription_id, access_token=None, **kw):
-        sub_sudo = self._q2c_check_subscription(subscription_id, access_token, action="resume")
-        return self._q2c_run_action(
-            sub_sudo,
-            access_token,
-            "action_resume",
-            "resumed",
-            _("Resumed by the customer in the portal."),
-            fields.Date.context_today(sub_sudo),
+            sub_sudo, access_token, method, message, log, fields.Date.context_today(sub_sudo)
         )
 
     @http.route(
