@@ -46,6 +46,9 @@ class Q2cMrrMovement(models.Model):
     product_id = fields.Many2one(
         "product.product", readonly=True, help="Main product of the change."
     )
+    price_plan_id = fields.Many2one(
+        "q2c.price.plan", string="Price Plan", readonly=True, help="Plan of the main product."
+    )
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     country_id = fields.Many2one("res.country", readonly=True)
     type = fields.Selection(MOVEMENT_TYPES, required=True, readonly=True, index=True)
@@ -93,6 +96,7 @@ class Q2cMrrMovement(models.Model):
         "partner_id",
         "subscription_id",
         "product_id",
+        "price_plan_id",
         "user_id",
         "country_id",
         "type",
@@ -157,13 +161,15 @@ class Q2cMrrMovement(models.Model):
                 ever_paid = ever_paid or currency.compare_amounts(after, 0.0) > 0
                 mrr = after
                 sub = max(items, key=lambda item: abs(item[1]))[0]
+                main_line = sub._q2c_main_line()
                 vals_list.append(
                     {
                         "date": day,
                         "company_id": company.id,
                         "partner_id": partner.id,
                         "subscription_id": sub.id,
-                        "product_id": sub._q2c_main_product().id,
+                        "product_id": main_line.product_id.id,
+                        "price_plan_id": main_line.price_plan_id.id,
                         "user_id": sub.user_id.id,
                         "country_id": partner.country_id.id,
                         "type": movement_type,

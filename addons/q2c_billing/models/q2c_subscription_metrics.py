@@ -184,8 +184,12 @@ class Q2cSubscription(models.Model):
                 previous = mrr
         return steps
 
-    def _q2c_main_product(self):
-        """The product of the largest recurring line (for breakdowns)."""
+    def _q2c_main_line(self):
+        """The largest recurring line (for breakdowns by product and plan)."""
         self.ensure_one()
         lines = self.line_ids.filtered(lambda line: line.charge_type == "recurring")
-        return max(lines, key=lambda line: line.mrr, default=self.line_ids[:1]).product_id
+        return max(lines, key=lambda line: line.mrr, default=self.line_ids[:1])
+
+    def _q2c_main_product(self):
+        """The product of the largest recurring line (for breakdowns)."""
+        return self._q2c_main_line().product_id

@@ -59,6 +59,19 @@ class TestSaasMetrics(Q2cSubscriptionCommon):
         self.assertEqual(len(mine), 1)
         self.assertEqual(mine[0]["subscription_id"], silver.id)
         self.assertEqual(mine[0]["currency"], "USD")
+        # Breakdowns: each movement names the product and plan of the subscription that moved.
+        expansion = self.env["q2c.mrr.movement"].search(
+            [("partner_id", "=", customer.id), ("type", "=", "expansion")]
+        )
+        self.assertEqual(expansion.product_id, self.product_seat)
+        self.assertEqual(expansion.price_plan_id, self.plan_silver)
+        by_plan = self.env["q2c.mrr.movement"]._read_group(
+            [("partner_id", "=", customer.id)], ["price_plan_id"], ["mrr_delta:sum"]
+        )
+        self.assertEqual(
+            {plan.name: total for plan, total in by_plan},
+            {"Silver monthly": 0.0, self.plan_gold_yearly.name: 0.0, "Gold monthly": 150.0},
+        )
 
     def test_baremetrics_churn(self):
         """MRR-BM-01: user churn 20 %, revenue churn 20 %, MRR 500 -> 510 (a window inside
