@@ -171,6 +171,12 @@ class Q2cSaasMonthlyReport(models.Model):
     )
     quick_ratio = fields.Float(readonly=True, aggregator="avg")
     arpa = fields.Monetary(string="ARPA", readonly=True, aggregator="avg")
+    ltv = fields.Monetary(
+        string="LTV",
+        readonly=True,
+        aggregator="avg",
+        help="ARPA / logo churn rate of the month (0 when no customer churned).",
+    )
 
     @property
     def _table_query(self):
@@ -224,7 +230,10 @@ class Q2cSaasMonthlyReport(models.Model):
                         THEN (b.new + b.expansion + b.reactivation) / (b.churn + b.contraction)
                         ELSE 0 END AS quick_ratio,
                    CASE WHEN b.customers_end > 0 THEN b.mrr_end / b.customers_end ELSE 0 END
-                       AS arpa
+                       AS arpa,
+                   CASE WHEN b.customers_end > 0 AND b.churned > 0
+                        THEN (b.mrr_end / b.customers_end) * b.customers_start / b.churned
+                        ELSE 0 END AS ltv
               FROM bridge b
               JOIN res_company c ON c.id = b.company_id
             """

@@ -230,6 +230,25 @@ class TestSaasMetrics(Q2cSubscriptionCommon):
         self.assertEqual(sub.preview_invoice("2026-03-01")["untaxed"], 30.0)
         self.assertEqual(sub.preview_invoice("2026-04-01")["untaxed"], 33.0)
 
+    def test_monthly_report_ltv(self):
+        """LTV of a month = ARPA / logo churn rate (CONVENTIONS.md): 0 without churn."""
+        partners = self.env["res.partner"].create([{"name": f"LTV {i}"} for i in range(4)])
+        subs = [
+            self._q2c_subscription([(self.plan_seat, 10)], partner=p, start=date(2019, 1, 1))
+            for p in partners
+        ]
+        subs[0].action_close("2019-02-09", "Too expensive")
+        self.env.flush_all()
+        Monthly = self.env["q2c.saas.monthly.report"]
+        january = Monthly.search([("date", "=", "2019-01-01")])
+        self.assertEqual(january.ltv, 0.0)
+        february = Monthly.search([("date", "=", "2019-02-01")])
+        self.assertGreaterEqual(february.customers_churned, 1)
+        # ARPA / (customers churned / customers at the start of the month).
+        expected = february.arpa * february.customers_start / february.customers_churned
+        self.assertAlmostEqual(february.ltv, expected, places=2)
+        self.assertGreater(february.ltv, 0.0)
+
     def test_reports_reconcile(self):
         customer = self.env["res.partner"].create({"name": "Reported"})
         sub = self._q2c_subscription(
