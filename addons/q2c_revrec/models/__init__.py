@@ -6,6 +6,7 @@ from . import (
     product_template,
     q2c_performance_obligation,
     q2c_revenue_contract,
+    q2c_revenue_contract_combination,
     q2c_revenue_contract_modification,
     q2c_revenue_schedule_line,
     q2c_revrec_run,

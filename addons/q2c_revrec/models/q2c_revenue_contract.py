@@ -43,7 +43,7 @@ class Q2cRevenueContract(models.Model):
         help="Inception of the contract: the date of the standalone selling prices.",
     )
     state = fields.Selection(
-        [("draft", "Draft"), ("active", "Active"), ("closed", "Closed")],
+        [("draft", "Draft"), ("active", "Active"), ("closed", "Closed"), ("combined", "Combined")],
         default="draft",
         required=True,
         copy=False,
@@ -278,9 +278,7 @@ class Q2cRevenueContract(models.Model):
                         "Contract %(contract)s is %(state)s: allocate only draft contracts "
                         "(set it back to draft first).",
                         contract=contract.name,
-                        state=dict(self._fields["state"]._description_selection(self.env))[
-                            contract.state
-                        ],
+                        state=contract._q2c_state_label(),
                     )
                 )
             obligations = contract.obligation_ids.sorted("sequence")
@@ -291,26 +289,7 @@ class Q2cRevenueContract(models.Model):
                         contract=contract.name,
                     )
                 )
-            rounding = contract.currency_id.rounding
-            total_units = tools.to_units(contract.transaction_price, rounding)
-            weights = [tools.to_fraction(o.ssp) for o in obligations]
-            if sum(weights) <= 0:
-                if total_units:
-                    raise UserError(
-                        _(
-                            "Contract %(contract)s: every obligation has a zero standalone "
-                            "selling price (SSP), so the transaction price %(price)s cannot be "
-                            "allocated. Set the SSP of at least one obligation (or a standalone "
-                            "selling price of its product).",
-                            contract=contract.name,
-                            price=contract.transaction_price,
-                        )
-                    )
-                parts = [0] * len(obligations)
-            else:
-                parts = tools.largest_remainder(total_units, weights)
-            for obligation, units in zip(obligations, parts, strict=True):
-                amount = tools.from_units(units, rounding)
+            for obligation, amount in contract._q2c_allocation(obligations).items():
                 obligation.allocated_amount = amount
                 result.append(
                     {
@@ -320,6 +299,37 @@ class Q2cRevenueContract(models.Model):
                     }
                 )
         return result
+
+    def _q2c_state_label(self):
+        self.ensure_one()
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
+
+    def _q2c_allocation(self, obligations):
+        """``{obligation: amount}``: the transaction price split over ``obligations`` by
+        relative SSP (exact ratios, largest remainder), in their order."""
+        self.ensure_one()
+        rounding = self.currency_id.rounding
+        total_units = tools.to_units(self.transaction_price, rounding)
+        weights = [tools.to_fraction(o.ssp) for o in obligations]
+        if sum(weights) <= 0:
+            if total_units:
+                raise UserError(
+                    _(
+                        "Contract %(contract)s: every obligation has a zero standalone "
+                        "selling price (SSP), so the transaction price %(price)s cannot be "
+                        "allocated. Set the SSP of at least one obligation (or a standalone "
+                        "selling price of its product).",
+                        contract=self.name,
+                        price=self.transaction_price,
+                    )
+                )
+            parts = [0] * len(obligations)
+        else:
+            parts = tools.largest_remainder(total_units, weights)
+        return {
+            obligation: tools.from_units(units, rounding)
+            for obligation, units in zip(obligations, parts, strict=True)
+        }
 
     def _action_activate(self):
         for contract in self:
@@ -446,7 +456,7 @@ class Q2cRevenueContract(models.Model):
             months.append((current, tools.month_end(current)))
             current = tools.add_months(current, 1)
         Line = self.env["q2c.revenue.schedule.line"]
-        contracts = self.search([("state", "!=", "draft")])
+        contracts = self.search([("state", "not in", ("draft", "combined"))])
         if not contracts:
             return []
         # sudo: invoice lines are read for contracts the user may read (checked above and by

@@ -29,6 +29,25 @@ class ResCompany(models.Model):
         help="The recognition run skips the contracts with an invoice flagged doubtful of "
         "collection by dunning (q2c_dunning), until it is collectible again.",
     )
+    q2c_revrec_combine_days = fields.Integer(
+        string="Combine Contracts Within (days)",
+        default=0,
+        help="Propose to combine the revenue contracts of one customer dated within this many "
+        "days of each other (ASC 606-10-25-9, IFRS 15.17: negotiated as a package or with "
+        "interdependent prices). 0: no proposal.",
+    )
+    q2c_revrec_renewal_policy = fields.Selection(
+        [
+            ("separate", "Separate contract for each renewal term"),
+            ("prospective", "Extend the contract prospectively"),
+        ],
+        string="Subscription Renewals",
+        default="separate",
+        required=True,
+        help="Revenue of a renewed subscription term (automatic renewal or renewal quote): a "
+        "new revenue contract for the term, or a prospective modification of the current one "
+        "extending its obligations with the renewal consideration.",
+    )
 
     def _q2c_revrec_setup_defaults(self):
         """Give companies with a chart of accounts a journal and the two contract accounts.

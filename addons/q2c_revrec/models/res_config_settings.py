@@ -16,3 +16,9 @@ class ResConfigSettings(models.TransientModel):
     q2c_revrec_hold_doubtful = fields.Boolean(
         related="company_id.q2c_revrec_hold_doubtful", readonly=False
     )
+    q2c_revrec_combine_days = fields.Integer(
+        related="company_id.q2c_revrec_combine_days", readonly=False
+    )
+    q2c_revrec_renewal_policy = fields.Selection(
+        related="company_id.q2c_revrec_renewal_policy", readonly=False
+    )

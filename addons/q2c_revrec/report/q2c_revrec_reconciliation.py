@@ -77,7 +77,7 @@ class Q2cRevrecReconciliation(models.Model):
                 SELECT c.id AS contract_id, r.role
                   FROM q2c_revenue_contract c
             CROSS JOIN (VALUES ('deferred'), ('unbilled')) AS r(role)
-                 WHERE c.state != 'draft'
+                 WHERE c.state NOT IN ('draft', 'combined')
                  UNION
                 SELECT contract_id, role FROM ledger
             ), rows AS (
