@@ -29,15 +29,17 @@ class AccountMoveLine(models.Model):
 
     @api.depends("sale_line_ids.q2c_obligation_ids.contract_id", "q2c_subscription_id")
     def _compute_q2c_revenue_contract_id(self):
-        """From the sale order line's obligation, else the subscription's revenue contract
-        (lines of billing runs), else kept (set by hand)."""
-        by_subscription = self.env["q2c.subscription"]._q2c_contract_of_subscriptions(
-            self.q2c_subscription_id.ids
-        )
+        """From the sale order line's obligation, else the subscription's revenue contract in
+        effect on the first day of service billed (lines of billing runs), else kept (set by
+        hand)."""
+        Sub = self.env["q2c.subscription"]
+        by_subscription = Sub._q2c_contracts_of_subscriptions(self.q2c_subscription_id.ids)
         for line in self:
             contract = line.sale_line_ids.q2c_obligation_ids.contract_id[:1]
             if not contract and line.q2c_subscription_id:
-                contract = by_subscription.get(line.q2c_subscription_id.id)
+                contract = Sub._q2c_pick_contract(
+                    by_subscription.get(line.q2c_subscription_id.id), line.q2c_period_start
+                )
             line.q2c_revenue_contract_id = contract or line.q2c_revenue_contract_id
 
     def _compute_account_id(self):

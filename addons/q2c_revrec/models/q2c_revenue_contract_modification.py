@@ -207,6 +207,80 @@ class Q2cRevenueContract(models.Model):
         )
         return self
 
+    def _q2c_cancel(self, day, credit=0.0):
+        """Cancellation of the active contract after ``day`` (its last day of service): a
+        prospective modification with no remaining goods.
+
+        Each obligation keeps what is satisfied up to ``day`` under its current terms (posted
+        or planned); its schedule after ``day`` is removed. The consideration becomes what the
+        entity stays entitled to: the satisfied part, or the amount billed net of ``credit``
+        (the refund or credit of the unused days, negative) when more was billed and is kept;
+        that excess is recognized in the period of ``day``. Revenue already posted is reversed
+        only for periods after ``day`` (a close dated in the past), as a catch-up. Usage
+        obligations keep their schedule."""
+        self.ensure_one()
+        currency = self.currency_id
+        rounding = currency.rounding
+        effective = day + timedelta(days=1)
+        obligations = self.obligation_ids.sorted("sequence")
+        satisfied = {}
+        for obligation in obligations:
+            if obligation.recognition_method == "usage":
+                satisfied[obligation] = obligation._q2c_units()
+            else:
+                satisfied[obligation] = obligation._q2c_split_at(effective, day)[0]
+        satisfied_units = sum(satisfied.values())
+        billed = self._q2c_billed_by_contract().get(self.id, 0.0)
+        billed_units = tools.to_units(billed + credit, rounding)
+        price_units = tools.to_units(self.transaction_price, rounding)
+        entitled = max(satisfied_units, min(billed_units, price_units))
+        excess = entitled - satisfied_units
+        shares = {}
+        ratable = [o for o in obligations if o.recognition_method != "usage"]
+        if excess and ratable:
+            weights = [max(o._q2c_units() - satisfied[o], 0) for o in ratable]
+            if not sum(weights):
+                weights = [max(o._q2c_units(), 0) for o in ratable]
+            if not sum(weights):
+                weights = [1] * len(ratable)
+            shares = dict(zip(ratable, tools.largest_remainder(excess, weights), strict=True))
+        last_period = tools.month_end(day)
+        for obligation in ratable:
+            share = shares.get(obligation, 0)
+            # Goods not delivered by ``day`` have nothing satisfied: an empty target.
+            target = obligation._q2c_prospective_target(effective, satisfied[obligation], 0, day)
+            if share:
+                target.append(
+                    {
+                        "date": last_period,
+                        "service_date_from": day,
+                        "service_date_to": day,
+                        "amount": tools.from_units(share, rounding),
+                    }
+                )
+            vals = {"allocated_amount": tools.from_units(satisfied[obligation] + share, rounding)}
+            if (
+                obligation.recognition_method in ("ratable_daily", "ratable_monthly")
+                and obligation.start_date
+                and obligation.end_date
+                and obligation.start_date <= day < obligation.end_date
+            ):
+                vals["end_date"] = day
+            obligation.write(vals)
+            obligation._q2c_replan(target, effective)
+        self.transaction_price = tools.from_units(entitled, rounding)
+        self._q2c_log_modification(
+            _(
+                "Cancelled after %(date)s: the schedule after that day is removed; transaction "
+                "price %(price)s (satisfied %(satisfied)s, kept from billing %(kept)s).",
+                date=day,
+                price=self.transaction_price,
+                satisfied=tools.from_units(satisfied_units, rounding),
+                kept=tools.from_units(excess, rounding),
+            )
+        )
+        return self
+
     def _q2c_log_modification(self, body):
         self.ensure_one()
         self.message_post(

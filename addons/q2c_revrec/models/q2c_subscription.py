@@ -19,6 +19,34 @@ class Q2cSubscription(models.Model):
         self.sudo()._q2c_sync_revenue_contract()
         return res
 
+    def write(self, vals):
+        """A later end date on a running subscription is a renewal (automatic renewal by the
+        billing run, a renewal quote, an extension by hand): its revenue follows it (see
+        ``_q2c_follow_renewal``)."""
+        if "end_date" not in vals:
+            return super().write(vals)
+        before = {sub.id: sub.end_date for sub in self}
+        result = super().write(vals)
+        for sub in self:
+            old_end = before[sub.id]
+            if (
+                old_end
+                and sub.end_date
+                and sub.end_date > old_end
+                and sub.state in ("trial", "active", "paused")
+            ):
+                # sudo: the write access to the subscription is checked by super().
+                sub.sudo()._q2c_follow_renewal(old_end, sub.end_date)
+        return result
+
+    def _q2c_close(self, day, reason):
+        """A close before the end of the term modifies the revenue contract (see
+        ``_q2c_follow_close``)."""
+        changes = super()._q2c_close(day, reason)
+        # sudo: action_close checked the write access to the subscription.
+        self.sudo()._q2c_follow_close(day, changes)
+        return changes
+
     def apply_change(self, changes, effective_date):
         """Amendments modify the term's revenue contract prospectively (see
         ``_q2c_follow_change``)."""
@@ -34,12 +62,8 @@ class Q2cSubscription(models.Model):
         rest of the term). One contract per subscription, so its invoices keep billing it."""
         self.ensure_one()
         Contract = self.env["q2c.revenue.contract"]
-        contract = Contract.search(
-            [("subscription_id", "=", self.id), ("state", "=", "active")],
-            order="date desc, id desc",
-            limit=1,
-        )
         day = Contract._q2c_parse_date(effective_date, "effective_date")
+        contract = self._q2c_active_contract(day)
         ends = contract.obligation_ids.filtered(
             lambda o: o.recognition_method in ("ratable_daily", "ratable_monthly")
         ).mapped("end_date")
@@ -69,6 +93,113 @@ class Q2cSubscription(models.Model):
         if not delta and not added:
             return
         contract._q2c_modify({"consideration": delta, "add": added}, day, "prospective")
+
+    def _q2c_follow_renewal(self, old_end, new_end):
+        """Revenue of the renewal term from ``old_end`` + 1 day to ``new_end``, per the
+        company's policy: a separate contract for the term (its invoice lines bill it), or a
+        prospective modification of the contract of the ending term (the obligations that
+        continue are extended, new products added, the term's consideration with its uplift
+        added to the transaction price). Several renewals caught up at once count as one."""
+        self.ensure_one()
+        contract = self._q2c_active_contract(old_end)
+        start = old_end + relativedelta(days=1)
+        if not contract:
+            return
+        obligations = self._prepare_q2c_obligation_vals_list(start, new_end)
+        if not obligations:
+            return
+        price = self.currency_id.round(sum(o["price_unit"] for o in obligations))
+        if self.company_id.q2c_revrec_renewal_policy == "prospective":
+            self._q2c_extend_contract(contract, obligations, price, start, new_end)
+            body = _(
+                "Renewal from %(start)s to %(end)s: revenue contract %(contract)s extended "
+                "prospectively by %(price)s.",
+                start=start,
+                end=new_end,
+                contract=contract.name,
+                price=price,
+            )
+        else:
+            renewal = self.env["q2c.revenue.contract"].create(
+                self._prepare_q2c_revenue_contract_vals(obligations, start)
+            )
+            renewal._allocate()
+            renewal._action_activate()
+            self._q2c_link_billed_lines(renewal, service_from=start)
+            renewal._q2c_log_modification(
+                _(
+                    "Renewal of %(sub)s from %(start)s to %(end)s, separate from contract "
+                    "%(contract)s.",
+                    sub=self.name,
+                    start=start,
+                    end=new_end,
+                    contract=contract.name,
+                )
+            )
+            body = _(
+                "Renewal from %(start)s to %(end)s: revenue contract %(renewal)s (%(price)s).",
+                start=start,
+                end=new_end,
+                renewal=renewal.name,
+                price=price,
+            )
+        self.message_post(body=body, message_type="comment", subtype_xmlid="mail.mt_note")
+
+    def _q2c_extend_contract(self, contract, obligations, price, start, end):
+        """Prospective modification of ``contract`` on ``start``: ratable obligations ending
+        with the term and whose product continues run until ``end``; the other renewed lines
+        are added; the consideration grows by ``price``."""
+        updates, added = {}, []
+        ongoing = contract.obligation_ids.filtered(
+            lambda o: (
+                o.recognition_method in ("ratable_daily", "ratable_monthly")
+                and o.end_date
+                and o.end_date == start - relativedelta(days=1)
+            )
+        )
+        for vals in obligations:
+            match = ongoing.filtered(
+                lambda o, vals=vals: (
+                    o.product_id.id == vals["product_id"]
+                    and o.id not in updates
+                    and o.recognition_method == vals["recognition_method"]
+                )
+            )[:1]
+            if match and vals["start_date"] == start:
+                updates[match.id] = {"end_date": vals["end_date"]}
+                continue
+            added.append(
+                {
+                    key: vals[key]
+                    for key in (
+                        "product_id",
+                        "name",
+                        "ssp",
+                        "recognition_method",
+                        "start_date",
+                        "end_date",
+                    )
+                }
+            )
+        contract._q2c_modify(
+            {"consideration": price, "update": updates, "add": added}, start, "prospective"
+        )
+
+    def _q2c_follow_close(self, day, changes):
+        """Cancellation on ``day`` (the last day of service): each active revenue contract of
+        the subscription is cut at ``day`` (``_q2c_cancel``); the credit of the unused days
+        (``changes``, billed on the final invoice) lowers the consideration of the contract in
+        effect on ``day``."""
+        self.ensure_one()
+        entries = self._q2c_contracts_of_subscriptions(self.ids).get(self.id, [])
+        current = self._q2c_active_contract(day)
+        credit = sum(changes.mapped("proration_amount")) if changes else 0.0
+        done = self.env["q2c.revenue.contract"]
+        for _start, contract in entries:
+            if contract in done or contract.state != "active":
+                continue
+            done |= contract
+            contract._q2c_cancel(day, credit if contract == current else 0.0)
 
     def _q2c_prepare_move_line_vals(self, charge, cache):
         """Invoice lines of billing runs: products that defer revenue go to the deferred revenue
@@ -117,13 +248,17 @@ class Q2cSubscription(models.Model):
             months += delta.days / month_days
         return months
 
-    def _prepare_q2c_obligation_vals_list(self):
-        """One obligation per recurring or one-time line: the term's consideration of the line
-        (monthly recurring amount x months of the term, or the one-time amount); its SSP is the
-        same amount, so the price is allocated in proportion to the lines' prices."""
+    def _prepare_q2c_obligation_vals_list(self, start=None, end=None):
+        """One obligation per recurring or one-time line: the consideration of the line over
+        the term (monthly recurring amount x months the line runs in the term, or the one-time
+        amount); its SSP is the same amount, so the price is allocated in proportion to the
+        lines' prices. ``start`` and ``end``: a renewal term (default: the first term); a
+        renewal term takes the recurring lines running in it (at their uplifted prices) and
+        the one-time lines starting in it."""
         self.ensure_one()
-        start, end = self._q2c_revenue_term()
-        months = self._q2c_term_months(start, end)
+        renewal = bool(start)
+        if not renewal:
+            start, end = self._q2c_revenue_term()
         currency = self.currency_id
         vals_list = []
         for line in self.line_ids.sorted("sequence"):
@@ -132,13 +267,17 @@ class Q2cSubscription(models.Model):
                 continue
             template = line.product_id.product_tmpl_id
             if charge == "recurring":
-                amount = currency.round(line.mrr * months)
-                method = template._q2c_get_recognition_method() or "ratable_daily"
                 line_start, line_end = (
                     max(line.start_date or start, start),
                     min(line.end_date or end, end),
                 )
+                if line_start > line_end:
+                    continue
+                amount = currency.round(line.mrr * self._q2c_term_months(line_start, line_end))
+                method = template._q2c_get_recognition_method() or "ratable_daily"
             else:
+                if renewal and not (line.start_date and start <= line.start_date <= end):
+                    continue
                 amount = currency.round(line.period_amount)
                 method = "point_in_time"
                 line_start = line_end = line.start_date or start
@@ -156,14 +295,15 @@ class Q2cSubscription(models.Model):
             )
         return vals_list
 
-    def _prepare_q2c_revenue_contract_vals(self):
+    def _prepare_q2c_revenue_contract_vals(self, obligations=None, date=None):
         self.ensure_one()
-        obligations = self._prepare_q2c_obligation_vals_list()
+        if obligations is None:
+            obligations = self._prepare_q2c_obligation_vals_list()
         return {
             "partner_id": self.partner_id.id,
             "company_id": self.company_id.id,
             "currency_id": self.currency_id.id,
-            "date": self.start_date,
+            "date": date or self.start_date,
             "subscription_id": self.id,
             "sale_order_id": self.sale_order_id.id,
             "transaction_price": self.currency_id.round(sum(o["price_unit"] for o in obligations)),
@@ -200,28 +340,68 @@ class Q2cSubscription(models.Model):
                 subtype_xmlid="mail.mt_note",
             )
 
-    def _q2c_link_billed_lines(self, contract):
-        """Invoice lines of the subscription billed before the contract existed now bill it."""
+    def _q2c_link_billed_lines(self, contract, service_from=None):
+        """Invoice lines of the subscription billed before the contract existed now bill it:
+        those without contract, or (``service_from``) those for the service from that day."""
         self.ensure_one()
-        lines = self.env["account.move.line"].search(
-            [
-                ("q2c_subscription_id", "=", self.id),
-                ("q2c_revenue_contract_id", "=", False),
-                ("display_type", "=", "product"),
+        domain = [("q2c_subscription_id", "=", self.id), ("display_type", "=", "product")]
+        if service_from:
+            domain += [
+                ("q2c_period_start", ">=", service_from),
+                ("q2c_revenue_contract_id", "!=", contract.id),
             ]
-        )
+        else:
+            domain.append(("q2c_revenue_contract_id", "=", False))
+        lines = self.env["account.move.line"].search(domain)
         if lines:
             lines.q2c_revenue_contract_id = contract
 
     @api.model
-    def _q2c_contract_of_subscriptions(self, subscription_ids):
-        """``{subscription id: contract}``: the latest revenue contract of each subscription."""
+    def _q2c_contracts_of_subscriptions(self, subscription_ids):
+        """``{subscription id: [(term start, contract), ...]}`` sorted by term start: the revenue
+        contracts of each subscription (a combined contract stands for the one holding it)."""
         result = {}
         contracts = (
             self.env["q2c.revenue.contract"]
             .sudo()
-            .search([("subscription_id", "in", list(subscription_ids))], order="date desc, id desc")
+            .search([("subscription_id", "in", list(subscription_ids))], order="date, id")
         )
         for contract in contracts:
-            result.setdefault(contract.subscription_id.id, contract)
+            result.setdefault(contract.subscription_id.id, []).append(
+                (contract.date, contract._q2c_final_contract())
+            )
         return result
+
+    @api.model
+    def _q2c_pick_contract(self, entries, day=None):
+        """The contract of ``entries`` (see ``_q2c_contracts_of_subscriptions``) in effect on
+        ``day``: the last one starting on or before it (else the first); the latest without
+        ``day``."""
+        if not entries:
+            return None
+        if not day:
+            return entries[-1][1]
+        chosen = entries[0][1]
+        for start, contract in entries:
+            if start <= day:
+                chosen = contract
+        return chosen
+
+    @api.model
+    def _q2c_contract_of_subscriptions(self, subscription_ids):
+        """``{subscription id: contract}``: the latest revenue contract of each subscription."""
+        return {
+            sub_id: self._q2c_pick_contract(entries)
+            for sub_id, entries in self._q2c_contracts_of_subscriptions(subscription_ids).items()
+        }
+
+    def _q2c_active_contract(self, day):
+        """The active revenue contract of this subscription in effect on ``day`` (or an empty
+        recordset)."""
+        self.ensure_one()
+        entries = [
+            entry
+            for entry in self._q2c_contracts_of_subscriptions(self.ids).get(self.id, [])
+            if entry[1].state == "active"
+        ]
+        return self._q2c_pick_contract(entries, day) or self.env["q2c.revenue.contract"]

@@ -1,9 +1,11 @@
 from . import (
     test_allocation,
     test_collectibility,
+    test_combination,
     test_install,
     test_modification,
     test_posting,
+    test_renewal_cancellation,
     test_reports,
     test_sale_order,
     test_schedule,

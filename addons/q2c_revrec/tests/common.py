@@ -44,6 +44,23 @@ class Q2cRevrecCommon(AccountTestInvoicingCommon):
         cls.customer = cls.partner_a
 
     @classmethod
+    def _q2c_setup_subscriptions(cls):
+        """Billing rights, posted invoices and a flat plan of 100.00 a month for the support
+        product (subscription tests)."""
+        cls.env.user.groups_id += cls.env.ref("q2c_billing.group_q2c_billing_manager")
+        cls.company.q2c_invoice_post = True
+        cls.plan_support = cls.env["q2c.price.plan"].create(
+            {
+                "name": "Support monthly",
+                "product_id": cls.product_support.id,
+                "currency_id": cls.usd.id,
+                "charge_type": "recurring",
+                "charge_model": "flat",
+                "flat_price": 100.0,
+            }
+        )
+
+    @classmethod
     def _q2c_product(cls, name, method, price):
         return cls._create_product(
             name=name,

@@ -9,18 +9,7 @@ class TestQ2cRevrecSubscription(Q2cRevrecCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("q2c_billing.group_q2c_billing_manager")
-        cls.company.q2c_invoice_post = True
-        cls.plan_support = cls.env["q2c.price.plan"].create(
-            {
-                "name": "Support monthly",
-                "product_id": cls.product_support.id,
-                "currency_id": cls.usd.id,
-                "charge_type": "recurring",
-                "charge_model": "flat",
-                "flat_price": 100.0,
-            }
-        )
+        cls._q2c_setup_subscriptions()
         cls.plan_setup = cls.env["q2c.price.plan"].create(
             {
                 "name": "Onboarding once",
