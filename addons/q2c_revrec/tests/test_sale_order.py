@@ -1,6 +1,6 @@
 from freezegun import freeze_time
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import tagged
 
 from .common import Q2cRevrecCommon
@@ -81,6 +81,54 @@ class TestQ2cSaleOrder(Q2cRevrecCommon):
         self.assertEqual(
             self._q2c_balance(self.unbilled_account), 0.0, "billed up front: no contract asset"
         )
+
+    def test_full_cycle_quote_invoice_payments_recognition(self):
+        """Quote -> order -> invoice -> two payments -> a year of monthly recognition runs:
+        the ledger and the subledger reconcile after every run. The revenue of February (the
+        onboarding at delivery and the first month of support) is recognized before the
+        invoice of March 15th, so it goes through the contract asset, netted when billed."""
+        order = self._order(
+            [
+                (self.product_support, 1, 1200.0, {}),
+                (self.product_setup, 1, 300.0, {"discount": 50.0}),
+                (self.product_plain, 2, 50.0, {}),
+            ]
+        )
+        self.assertEqual(order.state, "draft", "a quote")
+        with freeze_time("2026-02-01 10:00:00"):
+            order.action_confirm()
+        contract = order.q2c_revenue_contract_ids
+        Run = self.env["q2c.revrec.run"]
+        Reconciliation = self.env["q2c.revrec.reconciliation"]
+        feb = Run.run_recognition("2026-02-28")
+        # 397.06 at delivery + 952.94 / 12 = 79.41 (cumulative rounding) for February.
+        self.assertEqual(feb["recognized"], 476.47)
+        self.assertEqual(self._q2c_balance(self.unbilled_account), 476.47)
+        self.assertFalse(Reconciliation._q2c_reconciliation_differences())
+
+        invoice = order._create_invoices()
+        invoice.invoice_date = "2026-03-15"
+        invoice.action_post()
+        self.assertEqual(invoice.amount_total, 1450.0)
+        for amount, day in ((1000.0, "2026-03-20"), (450.0, "2026-04-20")):
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=invoice.ids
+            ).create({"payment_date": day, "amount": amount})._create_payments()
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+
+        months = ["2026-%02d-01" % m for m in range(3, 13)] + ["2027-01-01"]
+        for first in months:
+            last = fields.Date.end_of(fields.Date.to_date(first), "month")
+            Run.run_recognition(last)
+            self.assertFalse(Reconciliation._q2c_reconciliation_differences(), last)
+            if first == "2026-03-01":
+                self.assertEqual(self._q2c_balance(self.unbilled_account), 0.0, "netted")
+        contract.invalidate_recordset()
+        self.assertEqual((contract.recognized_amount, contract.billed_amount), (1350.0, 1350.0))
+        self.assertEqual(self._q2c_balance(self.revenue_account), -1450.0, "1,350 + plain 100")
+        self.assertEqual(self._q2c_balance(self.deferred_account), 0.0)
+        self.assertEqual(self._q2c_balance(self.unbilled_account), 0.0)
+        self.assertFalse(Run.run_recognition("2027-01-31")["move_ids"], "idempotent")
 
     def test_schedule_preview(self):
         order = self._order(

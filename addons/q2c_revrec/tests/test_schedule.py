@@ -89,6 +89,26 @@ class TestQ2cSchedule(Q2cRevrecCommon):
         self.assertEqual(schedule, {"2026-03-10": 500.0})
         self.assertEqual(str(contract.schedule_line_ids.service_date_to), "2026-03-10")
 
+    def test_point_in_time_leap_day_and_month_end(self):
+        for day in ("2028-02-29", "2026-12-31"):
+            contract, schedule = self._activate(99.99, self.product_setup, day)
+            self.assertEqual(schedule, {day: 99.99})
+        result = self.env["q2c.revrec.run"].run_recognition("2028-02-28")
+        self.assertEqual(result["recognized"], 99.99, "the leap day is not due on Feb 28th")
+        result = self.env["q2c.revrec.run"].run_recognition("2028-02-29")
+        self.assertEqual(result["recognized"], 99.99)
+
+    def test_usage_across_month_ends(self):
+        contract, schedule = self._activate(0.0, self.product_usage, "2028-01-15")
+        obligation = contract.obligation_ids
+        obligation._q2c_add_usage_revenue(self._date("2028-01-31"), 10.01)
+        obligation._q2c_add_usage_revenue(self._date("2028-02-29"), 20.02)
+        self.assertEqual(self._q2c_schedule(contract), {"2028-01-31": 10.01, "2028-02-29": 20.02})
+        Run = self.env["q2c.revrec.run"]
+        self.assertEqual(Run.run_recognition("2028-01-31")["recognized"], 10.01)
+        self.assertEqual(Run.run_recognition("2028-02-28")["recognized"], 0.0)
+        self.assertEqual(Run.run_recognition("2028-02-29")["recognized"], 20.02)
+
     def test_usage_hook(self):
         contract, schedule = self._activate(0.0, self.product_usage, "2026-01-01")
         self.assertEqual(schedule, {})
