@@ -184,8 +184,17 @@ class Q2cRevenueContract(models.Model):
         self.env["account.move.line"].sudo().search(
             [("q2c_revenue_contract_id", "in", sources.ids)]
         ).write({"q2c_revenue_contract_id": target.id})
-        obligations = sources.obligation_ids
-        obligations.write({"contract_id": target.id})
+        # The SSP, list price and start date (computed from the contract, typed or looked up
+        # at the contract date) are kept as they are.
+        for obligation in sources.obligation_ids:
+            obligation.write(
+                {
+                    "contract_id": target.id,
+                    "ssp": obligation.ssp,
+                    "price_unit": obligation.price_unit,
+                    "start_date": obligation.start_date,
+                }
+            )
         sources.write({"state": "combined", "combined_into_id": target.id})
         target.write(totals)
         if not target.obligation_ids:
