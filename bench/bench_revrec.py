@@ -7,7 +7,8 @@ goes through the contract asset).
 
 Timed: ``run_recognition("2026-12-31")``, which posts the twelve periods at once (one journal
 entry per month), then the same call again (idempotent: nothing to post). Target: 2,000 schedule
-lines per second.
+lines per second. The machine's load averages (1, 5, 15 min) are recorded before and after
+the timed run: other processes (other developers' test runs) may share its CPUs.
 
 Usage: ``scripts/bench.sh revrec`` (or ``Q2C_BENCH_TEMPLATE=db .venv/bin/python
 bench/bench_revrec.py``). Environment: ``Q2C_BENCH_CONTRACTS`` (default 10000).
@@ -128,6 +129,7 @@ def main():
         planned, total = setup(env)
         Run = env["q2c.revrec.run"]
         env.invalidate_all()
+        load_before = [round(x, 2) for x in os.getloadavg()]
         with timed() as t_run:
             result = Run.run_recognition("2026-12-31")
             env.flush_all()
@@ -136,6 +138,7 @@ def main():
             again = Run.run_recognition("2026-12-31")
             env.flush_all()
             env.cr.commit()
+        load_after = [round(x, 2) for x in os.getloadavg()]
         moves = env["account.move"].browse(result["move_ids"])
         balanced = all(
             env.company.currency_id.round(sum(move.line_ids.mapped("balance"))) == 0
@@ -159,6 +162,10 @@ def main():
                 "meets_target": planned / t_run.seconds >= TARGET,
                 "rerun_seconds": round(t_again.seconds, 2),
                 "rerun_moves": len(again["move_ids"]),
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "load_note": "load averages (1, 5, 15 min) of the 2-CPU machine, shared with "
+                "other agents' test runs while measuring",
             },
         )
 
