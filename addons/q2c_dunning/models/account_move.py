@@ -3,9 +3,10 @@ from collections import defaultdict
 from datetime import timedelta
 
 import psycopg2
+from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount
 
 from .q2c_dunning_case import ACTIVE_STATES
 
@@ -56,6 +57,21 @@ class AccountMove(models.Model):
         compute="_compute_q2c_dunning_urls",
         help="The subscription's portal page, where the customer replaces the payment method.",
     )
+    # What the dunning mails print. Precomputed so that the templates only read allowed
+    # expressions (``mail_allowed_qweb_expressions``): mail then renders them without
+    # compiling QWeb for every invoice, and users who are not template editors can edit them.
+    q2c_dunning_links_html = fields.Html(
+        string="Dunning Links",
+        compute="_compute_q2c_dunning_texts",
+        sanitize=False,
+        help="The 'Pay now' and 'Update payment method' buttons, with the links in full.",
+    )
+    q2c_dunning_amount_text = fields.Char(
+        string="Amount Due (text)", compute="_compute_q2c_dunning_texts"
+    )
+    q2c_dunning_suspension_notice = fields.Char(compute="_compute_q2c_dunning_texts")
+    q2c_dunning_cancellation_notice = fields.Char(compute="_compute_q2c_dunning_texts")
+    q2c_dunning_decline_notice = fields.Char(compute="_compute_q2c_dunning_texts")
 
     # ------------------------------------------------------------------
     # Computes
@@ -103,6 +119,68 @@ class AccountMove(models.Model):
                 )
             )
             records.invalidate_recordset(["access_token"])
+
+    @api.depends_context("lang")
+    def _compute_q2c_dunning_texts(self):
+        for move in self:
+            case = move.q2c_dunning_case_id
+            move.q2c_dunning_amount_text = format_amount(
+                self.env, move.amount_residual, move.currency_id, move.partner_id.lang
+            )
+            move.q2c_dunning_links_html = move.id and Markup(
+                '<div style="margin: 16px 0px;">'
+                '<a href="%(pay)s" style="background-color: #875A7B; padding: 8px 16px; '
+                'color: #ffffff; text-decoration: none; border-radius: 5px;">%(pay_label)s</a> '
+                '<a href="%(method)s" style="margin-left: 8px; padding: 8px 16px; '
+                "color: #875A7B; text-decoration: none; border: 1px solid #875A7B; "
+                'border-radius: 5px;">%(method_label)s</a></div>'
+                '<p style="font-size: 12px; color: #666666;">%(pay_label)s: '
+                '<a href="%(pay)s">%(pay)s</a><br/>%(method_label)s: '
+                '<a href="%(method)s">%(method)s</a></p>'
+            ) % {
+                "pay": move.q2c_dunning_pay_url,
+                "method": move.q2c_dunning_payment_method_url,
+                "pay_label": _("Pay now"),
+                "method_label": _("Update payment method"),
+            }
+            move.q2c_dunning_suspension_notice = (
+                _(
+                    "Without payment, your subscription will be suspended on %(date)s.",
+                    date=case.suspend_date,
+                )
+                if case.suspend_date and not case.suspended
+                else ""
+            )
+            move.q2c_dunning_cancellation_notice = (
+                _(
+                    "Without payment, your subscription will be cancelled on %(date)s.",
+                    date=case.cancel_date,
+                )
+                if case.cancel_date
+                else ""
+            )
+            move.q2c_dunning_decline_notice = (
+                _("Reason given by your bank: %(code)s.", code=case.decline_code)
+                if case.decline_code
+                else ""
+            )
+
+    @api.model
+    def mail_allowed_qweb_expressions(self):
+        return super().mail_allowed_qweb_expressions() + (
+            "object.partner_id.id",
+            "object.partner_id.lang",
+            "object.company_id.name",
+            "object.company_id.email_formatted",
+            "object.invoice_date_due",
+            "object.q2c_dunning_pay_url",
+            "object.q2c_dunning_payment_method_url",
+            "object.q2c_dunning_links_html",
+            "object.q2c_dunning_amount_text",
+            "object.q2c_dunning_suspension_notice",
+            "object.q2c_dunning_cancellation_notice",
+            "object.q2c_dunning_decline_notice",
+        )
 
     # ------------------------------------------------------------------
     # Hooks: payment, posting
@@ -341,6 +419,8 @@ class AccountMove(models.Model):
                     count += len(template.sudo().send_mail_batch(ids, force_send=False))
             except psycopg2.Error:
                 raise
+            # Database errors (serialization) propagate; any other failure of one item is
+            # recorded on its timeline and the batch goes on.
             except Exception:
                 _logger.warning("q2c dunning: pre-due mail %s failed", template.name, exc_info=True)
         return count

@@ -667,6 +667,8 @@ class Q2cDunningCase(models.Model):
                 )._q2c_autopay()
         except psycopg2.Error:
             raise
+        # Database errors (serialization) propagate; any other failure of one item is
+        # recorded on its timeline and the batch goes on.
         except Exception as error:
             _logger.warning("q2c dunning: retry of %s failed", invoice.name, exc_info=True)
             item.update(result="error", note=str(error)[:500])
@@ -758,6 +760,8 @@ class Q2cDunningCase(models.Model):
                 mails = template.sudo().send_mail_batch(invoice_ids, force_send=False)
         except psycopg2.Error:
             raise
+        # Database errors (serialization) propagate; any other failure of one item is
+        # recorded on its timeline and the batch goes on.
         except Exception as error:
             _logger.warning("q2c dunning: mail %s failed", template.name, exc_info=True)
             for item in items:
@@ -788,6 +792,8 @@ class Q2cDunningCase(models.Model):
                     paused |= sub
                 except psycopg2.Error:
                     raise
+                # Database errors (serialization) propagate; any other failure of one item is
+                # recorded on its timeline and the batch goes on.
                 except Exception as error:
                     errors.append(f"{sub.name}: {error}")
             case.suspended = True
@@ -801,7 +807,7 @@ class Q2cDunningCase(models.Model):
                 item.update(result="error", note="; ".join(errors)[:500])
             else:
                 item.update(result="done", note=_("No active subscription to suspend."))
-            if item["step"].mail_template_id and item["result"] == "done":
+            if item["step"].mail_template_id and paused:
                 notices[item["step"].mail_template_id].append(item)
         for template, group in notices.items():
             self._q2c_send_template(template, group)
@@ -824,6 +830,8 @@ class Q2cDunningCase(models.Model):
                     closed |= sub
                 except psycopg2.Error:
                     raise
+                # Database errors (serialization) propagate; any other failure of one item is
+                # recorded on its timeline and the batch goes on.
                 except Exception as error:
                     errors.append(f"{sub.name}: {error}")
             if closed:
@@ -836,7 +844,7 @@ class Q2cDunningCase(models.Model):
                 item.update(result="error", note="; ".join(errors)[:500])
             else:
                 item.update(result="done", note=_("No subscription left to close."))
-            if item["step"].mail_template_id and item["result"] == "done":
+            if item["step"].mail_template_id and closed:
                 notices[item["step"].mail_template_id].append(item)
         for template, group in notices.items():
             self._q2c_send_template(template, group)
@@ -877,6 +885,8 @@ class Q2cDunningCase(models.Model):
                         )
             except psycopg2.Error:
                 raise
+            # Database errors (serialization) propagate; any other failure of one item is
+            # recorded on its timeline and the batch goes on.
             except Exception as error:
                 item.update(result="skipped", note=str(error)[:500])
                 continue
@@ -1025,6 +1035,8 @@ class Q2cDunningCase(models.Model):
                     note = _("Subscription %(sub)s resumed.", sub=sub.name)
                 except psycopg2.Error:
                     raise
+                # Database errors (serialization) propagate; any other failure of one item is
+                # recorded on its timeline and the batch goes on.
                 except Exception as error:
                     note = _(
                         "Subscription %(sub)s not resumed: %(error)s",

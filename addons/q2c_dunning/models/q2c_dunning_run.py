@@ -130,7 +130,9 @@ class Q2cDunningRun(models.Model):
         cases = Case.search(domain, order="next_action_date, id", limit=limit)
         if limit and len(cases) == limit:
             stats["remaining"] += Case.search_count(domain) - limit
-        stats["evaluated"] += len(cases) + len(recovered) + len(cancelled)
+        # Invoices examined: the candidates above, the cases due (those just opened counted
+        # once) and the cases closed.
+        stats["evaluated"] += len(cases - opened) + len(recovered) + len(cancelled)
         if cases:
             keys = cases._q2c_done_keys()
             items = cases._q2c_due_items(day, keys)

@@ -27,6 +27,33 @@ class TestDunningMail(Q2cDunningCommon):
         log = self._dun_case(invoice).log_ids.filtered(lambda log: log.mail_id)
         self.assertEqual(log.mail_id, mail)
 
+    def test_templates_render_without_qweb_compilation(self):
+        """Only allowed expressions: mail renders them by substitution (no QWeb compilation per
+        invoice) and users who are not template editors may edit them."""
+        templates = self.env["mail.template"].search(
+            [
+                (
+                    "id",
+                    "in",
+                    [
+                        self.env.ref(f"q2c_dunning.mail_template_dunning_{key}").id
+                        for key in (
+                            "pre_due",
+                            "friendly",
+                            "firm",
+                            "final",
+                            "payment_method",
+                            "suspended",
+                            "cancelled",
+                        )
+                    ],
+                )
+            ]
+        )
+        self.assertEqual(len(templates), 7)
+        for template in templates:
+            self.assertFalse(template._has_unsafe_expression(), template.name)
+
     def test_reminder_templates_escalate(self):
         __, invoice, __ = self._dun_failed_invoice()
         for n in (1, 7, 14, 21):
