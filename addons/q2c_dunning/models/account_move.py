@@ -122,6 +122,7 @@ class AccountMove(models.Model):
 
     @api.depends_context("lang")
     def _compute_q2c_dunning_texts(self):
+        labels = {"pay_label": _("Pay now"), "method_label": _("Update payment method")}
         for move in self:
             case = move.q2c_dunning_case_id
             move.q2c_dunning_amount_text = format_amount(
@@ -140,8 +141,7 @@ class AccountMove(models.Model):
             ) % {
                 "pay": move.q2c_dunning_pay_url,
                 "method": move.q2c_dunning_payment_method_url,
-                "pay_label": _("Pay now"),
-                "method_label": _("Update payment method"),
+                **labels,
             }
             move.q2c_dunning_suspension_notice = (
                 _(

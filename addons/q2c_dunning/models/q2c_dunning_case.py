@@ -199,11 +199,13 @@ class Q2cDunningCase(models.Model):
 
     @api.depends("schedule_date", "policy_id.step_ids.delay_days", "policy_id.step_ids.action")
     def _compute_milestones(self):
+        table = self.filtered("policy_id")._q2c_step_table()
         for case in self:
             dates = {}
-            for step in case.policy_id._q2c_sorted_steps() if case.policy_id else []:
-                if step.action in ("suspend", "cancel") and step.action not in dates:
-                    dates[step.action] = case.schedule_date + timedelta(days=step.delay_days)
+            steps = table[case.policy_id.id]["steps"] if case.policy_id else []
+            for delay, __, __, action in steps:
+                if action in ("suspend", "cancel") and action not in dates:
+                    dates[action] = case.schedule_date + timedelta(days=delay)
             case.suspend_date = dates.get("suspend", False)
             case.cancel_date = dates.get("cancel", False)
 
@@ -461,17 +463,34 @@ class Q2cDunningCase(models.Model):
                 items.append(self._q2c_item(None, "fee", day))
         return items
 
-    def _q2c_next_action(self, keys, today):
+    def _q2c_step_table(self):
+        """``{policy id: {"steps": [(delay, sequence, step id, action)], "fee": delay or
+        None}}`` for the policies of these cases, steps in run order: read once per batch, so
+        that deciding what is due is plain data, not ORM reads per case."""
+        table = {}
+        for policy in self.policy_id:
+            table[policy.id] = {
+                "steps": sorted(
+                    (step.delay_days, step.sequence, step.id, step.action)
+                    for step in policy.step_ids
+                ),
+                "fee": policy.fee_delay_days if policy.fee_product_id else None,
+            }
+        return table
+
+    def _q2c_next_action(self, keys, today, table=None):
         """``(next step, next action date)`` of an open case given its done claim keys."""
         self.ensure_one()
+        Step = self.env["q2c.dunning.step"]
         if self.state != "open":
-            return self.env["q2c.dunning.step"], False
-        next_step = self.env["q2c.dunning.step"]
+            return Step, False
+        policy = (table or self._q2c_step_table())[self.policy_id.id]
+        next_step = Step
         dates = []
-        for step in self.policy_id._q2c_sorted_steps():
-            if f"step:{step.id}" not in keys:
-                next_step = step
-                dates.append(self.schedule_date + timedelta(days=step.delay_days))
+        for delay, __, step_id, __ in policy["steps"]:
+            if f"step:{step_id}" not in keys:
+                next_step = Step.browse(step_id)
+                dates.append(self.schedule_date + timedelta(days=delay))
                 break
         if self.hard_decline:
             if f"payment_method:{self.declined_token_id.id or 0}" not in keys:
@@ -479,9 +498,8 @@ class Q2cDunningCase(models.Model):
             token = self._q2c_payment_token()
             if token and token != self.declined_token_id and f"new_token:{token.id}" not in keys:
                 dates.append(today)
-        policy = self.policy_id
-        if policy.fee_product_id and "fee" not in keys:
-            dates.append(self.schedule_date + timedelta(days=policy.fee_delay_days))
+        if policy["fee"] is not None and "fee" not in keys:
+            dates.append(self.schedule_date + timedelta(days=policy["fee"]))
         return next_step, min(dates) if dates else False
 
     def _q2c_reschedule(self, keys=None):
@@ -491,19 +509,21 @@ class Q2cDunningCase(models.Model):
         if keys is None:
             keys = self._q2c_done_keys()
         today = fields.Date.context_today(self)
+        table = self._q2c_step_table()
         updates = {}
         for case in self:
-            step, day = case._q2c_next_action(keys.get(case.id, set()), today)
+            step, day = case._q2c_next_action(keys.get(case.id, set()), today, table)
             if case.next_step_id != step or case.next_action_date != day:
                 updates[case] = {"next_step_id": step.id, "next_action_date": day}
         self._q2c_write_grouped(updates)
 
-    def _q2c_item(self, step, kind, day, token=None):
-        """A unit of work for the run: a policy step or a special item, with its claim key."""
+    def _q2c_item(self, step, kind, day, token=None, action=None):
+        """A unit of work for the run: a policy step or a special item, with its claim key
+        (``action``: the step's, when the caller knows it)."""
         self.ensure_one()
         Step = self.env["q2c.dunning.step"]
         if kind in ("step", "superseded", "hard_decline"):
-            key, action = f"step:{step.id}", step.action
+            key, action = f"step:{step.id}", action or step.action
         elif kind == "payment_method":
             key, action = f"payment_method:{self.declined_token_id.id or 0}", "send_reminder"
         elif kind == "new_token":
@@ -526,25 +546,26 @@ class Q2cDunningCase(models.Model):
         due reminders) of a case, only the last runs: a run that missed days does not charge
         or mail several times at once; the others are logged as superseded."""
         items = []
+        table = self._q2c_step_table()
+        Step = self.env["q2c.dunning.step"]
         for case in self:
             done = keys.get(case.id, set())
-            items += case._q2c_special_items(done, day)
+            if case.hard_decline or table[case.policy_id.id]["fee"] is not None:
+                items += case._q2c_special_items(done, day)
+            start = case.schedule_date
             due = [
-                step
-                for step in case.policy_id._q2c_sorted_steps()
-                if f"step:{step.id}" not in done
-                and case.schedule_date + timedelta(days=step.delay_days) <= day
+                (step_id, action)
+                for delay, __, step_id, action in table[case.policy_id.id]["steps"]
+                if start + timedelta(days=delay) <= day and f"step:{step_id}" not in done
             ]
-            last = {}
-            for step in due:
-                last[step.action] = step
-            for step in due:
+            last = {action: step_id for step_id, action in due}
+            for step_id, action in due:
                 kind = "step"
-                if step.action in ("retry_payment", "send_reminder") and last[step.action] != step:
+                if action in ("retry_payment", "send_reminder") and last[action] != step_id:
                     kind = "superseded"
-                elif step.action == "retry_payment" and case.hard_decline:
+                elif action == "retry_payment" and case.hard_decline:
                     kind = "hard_decline"
-                items.append(case._q2c_item(step, kind, day))
+                items.append(case._q2c_item(Step.browse(step_id), kind, day, action=action))
         return items
 
     # ------------------------------------------------------------------
@@ -567,24 +588,33 @@ class Q2cDunningCase(models.Model):
         cases = self.browse({item["case"].id for item in items})
         open_before = cases.filtered(lambda case: case.state == "open")
 
+        superseded = _("Superseded by a later step due the same day.")
+        hard_declined = _("Not retried: hard decline, a new payment method is needed.")
         for item in items:
             if item["kind"] == "superseded":
-                item.update(
-                    result="skipped", note=_("Superseded by a later step due the same day.")
-                )
+                item.update(result="skipped", note=superseded)
             elif item["kind"] == "hard_decline":
-                item.update(
-                    result="skipped",
-                    note=_("Not retried: hard decline, a new payment method is needed."),
-                )
+                item.update(result="skipped", note=hard_declined)
         todo = [item for item in items if "result" not in item]
         by_action = defaultdict(list)
         for item in todo:
             by_action[item["action"]].append(item)
 
-        # 1. Retries first: a paid invoice gets no reminder.
+        # 1. Retries first: a paid invoice gets no reminder. A case none of whose
+        # subscriptions has a saved payment method is skipped without asking the automatic
+        # payment (read in batch).
         extra = []
-        for item in by_action["retry_payment"]:
+        retries = by_action["retry_payment"]
+        chargeable = (
+            self.browse({item["case"].id for item in retries})
+            .sudo()
+            .subscription_ids.filtered("payment_token_id")
+        )
+        no_token = _("No usable saved payment method.")
+        for item in retries:
+            if not item["case"].sudo().subscription_ids & chargeable:
+                item.update(result="skipped", note=no_token)
+                continue
             self._q2c_perform_retry(item, day)
             if item["result"] in ("done", "failed", "pending"):
                 stats["retried"] += 1
@@ -599,11 +629,12 @@ class Q2cDunningCase(models.Model):
             by_action["send_reminder"] += extra
 
         # 2. The rest, for the cases still open.
+        closed = _("The case is closed.")
         for action in ("send_reminder", "suspend", "cancel", "fee"):
             live = []
             for item in by_action[action]:
                 if item["case"].state != "open":
-                    item.update(result="skipped", note=_("The case is closed."))
+                    item.update(result="skipped", note=closed)
                 else:
                     live.append(item)
             by_action[action] = live
@@ -618,17 +649,25 @@ class Q2cDunningCase(models.Model):
         return stats
 
     def _q2c_after_steps(self, cases, items, day):
-        """Stage, last step and next action of the cases after their steps ran."""
+        """Stage, last step and next action of the cases after their steps ran (one write per
+        distinct set of values)."""
         by_case = defaultdict(list)
         for item in items:
             by_case[item["case"].id].append(item)
         keys = cases._q2c_done_keys()
+        table = cases._q2c_step_table()
+        today = fields.Date.context_today(self)
         updates = {}
         for case in cases:
             if case.state != "open":
                 continue
             stage = case.stage
-            vals = {"last_action_date": day}
+            next_step, next_day = case._q2c_next_action(keys.get(case.id, set()), today, table)
+            vals = {
+                "last_action_date": day,
+                "next_step_id": next_step.id,
+                "next_action_date": next_day,
+            }
             ran = [
                 item
                 for item in by_case[case.id]
@@ -648,7 +687,6 @@ class Q2cDunningCase(models.Model):
                 vals["stage"] = stage
             updates[case] = vals
         self._q2c_write_grouped(updates)
-        cases._q2c_reschedule(keys)
 
     def _q2c_perform_retry(self, item, day):
         """Charge the saved payment method again (automatic payment of q2c_billing)."""
@@ -727,21 +765,28 @@ class Q2cDunningCase(models.Model):
         for item in items:
             by_case[item["case"].id].append(item)
         groups = defaultdict(list)
+        table = self.browse(list(by_case))._q2c_step_table()
+        merged, no_template = (
+            _("Merged with the reminder sent the same day."),
+            _("No mail template."),
+        )
         for __, case_items in by_case.items():
             case_items.sort(key=lambda item: item["kind"] != "payment_method")
             first, rest = case_items[0], case_items[1:]
             for item in rest:
-                item.update(result="skipped", note=_("Merged with the reminder sent the same day."))
+                item.update(result="skipped", note=merged)
             case = first["case"]
-            reminders = case.policy_id._q2c_sorted_steps().filtered(
-                lambda step: step.action == "send_reminder"
-            )
+            reminders = [
+                step_id
+                for __, __, step_id, action in table[case.policy_id.id]["steps"]
+                if action == "send_reminder"
+            ]
             position = (0, 1)
-            if first["step"] and first["step"] in reminders:
-                position = (list(reminders).index(first["step"]), len(reminders))
+            if first["step"] and first["step"].id in reminders:
+                position = (reminders.index(first["step"].id), len(reminders))
             template = self._q2c_reminder_template(first, position)
             if not template:
-                first.update(result="skipped", note=_("No mail template."))
+                first.update(result="skipped", note=no_template)
                 continue
             groups[template].append(first)
         count = 0
@@ -775,80 +820,112 @@ class Q2cDunningCase(models.Model):
                 item.update(result="done", note=template.name)
         return len(mails)
 
-    def _q2c_perform_suspensions(self, items, day):
-        """Pause the active subscriptions of the invoices (``action_pause``), flag them
-        ``q2c_dunning_suspended`` and mark the cases past suspension (doubtful)."""
-        count = 0
-        notices = defaultdict(list)
-        for item in items:
-            case = item["case"]
-            paused = self.env["q2c.subscription"]
-            errors = []
-            for sub in case.subscription_ids.sudo().filtered(lambda sub: sub.state == "active"):
+    @api.model
+    def _q2c_transition_subscriptions(self, subscriptions, transition, date_of):
+        """Apply ``transition(subscriptions, date)`` to ``subscriptions`` in batches of the
+        same date (one call, one savepoint each); a batch that fails is redone one by one so
+        that one subscription in error does not hold the others. Returns ``(done, {sub id:
+        error})``."""
+        done = subscriptions.browse()
+        errors = {}
+        batches = defaultdict(list)
+        for sub in subscriptions:
+            batches[date_of(sub)].append(sub.id)
+        for date, ids in batches.items():
+            batch = subscriptions.browse(ids)
+            try:
+                with self.env.cr.savepoint():
+                    transition(batch, date)
+                done |= batch
+                continue
+            except psycopg2.Error:
+                raise
+            # Database errors (serialization) propagate; after any other failure the batch is
+            # redone one by one and the errors go to the timeline of the cases concerned.
+            except Exception as error:
+                if len(batch) == 1:
+                    errors[batch.id] = f"{batch.name}: {error}"
+                    continue
+            for sub in batch:
                 try:
                     with self.env.cr.savepoint():
-                        sub.action_pause(max(day, sub.start_date))
-                        sub.q2c_dunning_suspended = True
-                    paused |= sub
+                        transition(sub, date)
+                    done |= sub
                 except psycopg2.Error:
                     raise
-                # Database errors (serialization) propagate; any other failure of one item is
-                # recorded on its timeline and the batch goes on.
                 except Exception as error:
-                    errors.append(f"{sub.name}: {error}")
-            case.suspended = True
-            if paused:
-                count += 1
-                item.update(
-                    result="done",
-                    note=_("Suspended %(subs)s.", subs=", ".join(paused.mapped("name"))),
-                )
-            elif errors:
-                item.update(result="error", note="; ".join(errors)[:500])
+                    errors[sub.id] = f"{sub.name}: {error}"
+        return done, errors
+
+    def _q2c_perform_transitions(self, items, subs, transition, date_of, done_note, none_note):
+        """Apply ``transition`` to ``subs`` (the subscriptions of the items' cases), give each
+        subscription changed to the first item (in order) whose case holds it, set the items'
+        results and queue the notices of the items that changed one. Returns their number."""
+        done, errors = self._q2c_transition_subscriptions(subs, transition, date_of)
+        assigned = set()
+        changed = []
+        for item in items:
+            held = item["case"].sudo().subscription_ids
+            mine = held.filtered(lambda sub: sub in done and sub.id not in assigned)
+            assigned.update(mine.ids)
+            failures = [errors[sub_id] for sub_id in held.ids if sub_id in errors]
+            if mine:
+                changed.append(item)
+                item.update(result="done", note=done_note(mine))
+            elif failures:
+                item.update(result="error", note="; ".join(failures)[:500])
             else:
-                item.update(result="done", note=_("No active subscription to suspend."))
-            if item["step"].mail_template_id and paused:
-                notices[item["step"].mail_template_id].append(item)
-        for template, group in notices.items():
-            self._q2c_send_template(template, group)
-        return count
+                item.update(result="done", note=none_note)
+        self._q2c_send_notices(changed)
+        return len(changed)
+
+    def _q2c_perform_suspensions(self, items, day):
+        """Pause the active subscriptions of the invoices (``action_pause``, in batches), flag
+        them ``q2c_dunning_suspended`` and mark the cases past suspension (doubtful)."""
+        if not items:
+            return 0
+        cases = self.browse([item["case"].id for item in items])
+        cases.write({"suspended": True})
+
+        def pause(batch, date):
+            batch.action_pause(date)
+            batch.q2c_dunning_suspended = True
+
+        return self._q2c_perform_transitions(
+            items,
+            cases.sudo().subscription_ids.filtered(lambda sub: sub.state == "active"),
+            pause,
+            lambda sub: max(day, sub.start_date),
+            lambda mine: self.env._("Suspended %(subs)s.", subs=", ".join(mine.mapped("name"))),
+            _("No active subscription to suspend."),
+        )
 
     def _q2c_perform_cancellations(self, items, day):
         """Close the subscriptions of the invoices for non-payment (``action_close`` with the
-        reason *Unpaid*)."""
-        count = 0
+        reason *Unpaid*, in batches)."""
+        if not items:
+            return 0
         reason = self.env.ref("q2c_billing.close_reason_unpaid", raise_if_not_found=False)
+        cases = self.browse([item["case"].id for item in items])
+        return self._q2c_perform_transitions(
+            items,
+            cases.sudo().subscription_ids.filtered(lambda sub: sub.state != "closed"),
+            lambda batch, date: batch.action_close(date, reason.id if reason else None),
+            lambda sub: day,
+            lambda mine: self.env._(
+                "Closed %(subs)s (unpaid).", subs=", ".join(mine.mapped("name"))
+            ),
+            _("No subscription left to close."),
+        )
+
+    def _q2c_send_notices(self, items):
+        """Queue the mail of the steps of ``items`` that have one (one batch per template)."""
         notices = defaultdict(list)
         for item in items:
-            case = item["case"]
-            closed = self.env["q2c.subscription"]
-            errors = []
-            for sub in case.subscription_ids.sudo().filtered(lambda sub: sub.state != "closed"):
-                try:
-                    with self.env.cr.savepoint():
-                        sub.action_close(day, reason.id if reason else None)
-                    closed |= sub
-                except psycopg2.Error:
-                    raise
-                # Database errors (serialization) propagate; any other failure of one item is
-                # recorded on its timeline and the batch goes on.
-                except Exception as error:
-                    errors.append(f"{sub.name}: {error}")
-            if closed:
-                count += 1
-                item.update(
-                    result="done",
-                    note=_("Closed %(subs)s (unpaid).", subs=", ".join(closed.mapped("name"))),
-                )
-            elif errors:
-                item.update(result="error", note="; ".join(errors)[:500])
-            else:
-                item.update(result="done", note=_("No subscription left to close."))
-            if item["step"].mail_template_id and closed:
+            if item["step"].mail_template_id:
                 notices[item["step"].mail_template_id].append(item)
         for template, group in notices.items():
             self._q2c_send_template(template, group)
-        return count
 
     def _q2c_perform_fees(self, items, day):
         """Add the policy's dunning fee as a one-time line of the subscription: the billing run

@@ -139,8 +139,13 @@ class Q2cDunningRun(models.Model):
             step_stats = Case._q2c_execute(items, day)
             for key, value in step_stats.items():
                 stats[key] += value
-            # Cases with nothing due (e.g. all claimed by a concurrent run) move on.
-            cases.filtered(lambda case: case.state == "open")._q2c_reschedule()
+            # Cases whose work was all claimed by a concurrent run (still due here) move on;
+            # the others were rescheduled after their steps ran.
+            cases.filtered(
+                lambda case: (
+                    case.state == "open" and case.next_action_date and case.next_action_date <= day
+                )
+            )._q2c_reschedule()
         # 4. Courtesy reminders before the due date.
         stats["pre_due"] = self.env["account.move"]._q2c_dunning_pre_due(day, companies, limit)
         stats["run"] = self.create(
