@@ -204,3 +204,51 @@ class TestDunningRecovery(Q2cDunningCommon):
         self.assertEqual((sub_a | sub_b).mapped("state"), ["paused", "paused"])
         self._dun_pay_manually(invoice, self._day(22))
         self.assertEqual((sub_a | sub_b).mapped("state"), ["active", "active"])
+
+    def test_recovery_at_each_step_by_each_channel(self):
+        """Paid the day after each step of the default schedule, by an automatic charge, by the
+        customer in the portal or by a payment registered by hand: the case ends recovered at
+        once, by that channel, after that step; a suspended subscription resumes; nothing more
+        runs for the invoice (no retry, no mail, no cancellation)."""
+        steps = {
+            1: "q2c_dunning.dunning_step_default_send_reminder_1",
+            3: "q2c_dunning.dunning_step_default_retry_payment_3",
+            7: "q2c_dunning.dunning_step_default_send_reminder_7",
+            14: "q2c_dunning.dunning_step_default_send_reminder_14",
+            21: "q2c_dunning.dunning_step_default_suspend_21",
+        }
+        channels = {
+            "retry": lambda invoice, day: self._dun_charge_on(invoice, day),
+            "portal": self._dun_pay_in_portal,
+            "manual": self._dun_pay_manually,
+        }
+        for last_day, step in steps.items():
+            for channel, pay in channels.items():
+                with self.subTest(step=last_day, channel=channel):
+                    sub, invoice, __ = self._dun_failed_invoice()
+                    case = self._dun_case(invoice)
+                    for n in (1, 3, 5, 7, 14, 21):
+                        if n <= last_day:
+                            self._dun_run(self._day(n))
+                    self.assertEqual(sub.state, "paused" if last_day == 21 else "active")
+                    mails = len(self._dun_mails(invoice))
+                    attempts = len(invoice.q2c_autopay_transaction_ids)
+                    pay(invoice, self._day(last_day + 1))
+                    self.assertRecovered(case, channel, self._day(last_day + 1), step)
+                    self.assertEqual(sub.state, "active")
+                    self.assertFalse(sub.q2c_dunning_suspended)
+                    self.assertEqual(
+                        "resume_subscription" in case.log_ids.mapped("action"), last_day == 21
+                    )
+                    self.assertEqual(self._dun_run(self._day(30)), NOTHING)
+                    self.assertEqual(sub.state, "active")
+                    self.assertEqual(len(self._dun_mails(invoice)), mails)
+                    self.assertEqual(
+                        len(invoice.q2c_autopay_transaction_ids),
+                        attempts + (1 if channel == "retry" else 0),
+                    )
+
+    def _dun_charge_on(self, invoice, day):
+        """The automatic payment charges the invoice again on ``day`` and it goes through."""
+        with freeze_time(day):
+            return self._dun_charge(invoice, "done")
