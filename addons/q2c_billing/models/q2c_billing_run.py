@@ -514,15 +514,19 @@ class Q2cBillingRun(models.Model):
             tax += sign * tax_vals["balance"]
             tax_currency += sign * tax_vals["amount_currency"]
         if term:
+            # As a posted invoice gives them (account.move._compute_needed_terms): the amounts
+            # signed as the receivable (positive for an invoice, negative for a credit note) and
+            # the sign of an inbound move.
+            inbound = -sign
             terms = term._compute_terms(
                 date_ref=day,
                 currency=currency,
                 company=company,
-                tax_amount=tax,
-                tax_amount_currency=tax_currency,
-                sign=sign,
-                untaxed_amount=untaxed,
-                untaxed_amount_currency=untaxed_currency,
+                tax_amount=inbound * tax,
+                tax_amount_currency=inbound * tax_currency,
+                sign=inbound,
+                untaxed_amount=inbound * untaxed,
+                untaxed_amount_currency=inbound * untaxed_currency,
             )["line_ids"]
             dues = [
                 (fields.Date.to_date(line["date"]), line["company_amount"], line["foreign_amount"])

@@ -251,6 +251,36 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self.assertEqual(refund.amount_untaxed, 96.67)
         self.assertMoveBalanced(refund)
 
+    def test_credit_note_with_payment_term(self):
+        """A credit note under a two-installment payment term: the receivable is credited in
+        the term's shares, the move balances (the fast path and Odoo's own computation agree)."""
+        term = self.env["account.payment.term"].create(
+            {
+                "name": "30% now, balance in 30 days",
+                "line_ids": [
+                    Command.create({"value": "percent", "value_amount": 30.0, "nb_days": 0}),
+                    Command.create({"value": "percent", "value_amount": 70.0, "nb_days": 30}),
+                ],
+            }
+        )
+        sub = self._q2c_subscription(
+            [(self.plan_seat, 10)], start=date(2026, 4, 1), payment_term_id=term.id
+        )
+        invoice = self._invoices(self._run("2026-04-01"))
+        self.assertMoveBalanced(invoice)
+        receivable = invoice.line_ids.filtered(lambda line: line.display_type == "payment_term")
+        # 100.00 + 10 % tax = 110.00: 33.00 now, 77.00 in 30 days.
+        self.assertEqual(sorted(receivable.mapped("balance")), [33.0, 77.0])
+        sub.apply_change([{"line_id": sub.line_ids.id, "quantity": 0}], date(2026, 4, 2))
+        refund = self._invoices(self._run("2026-05-01"))
+        self.assertEqual(refund.move_type, "out_refund")
+        # 96.67 + 9.67 tax = 106.34 credited: 31.90 now, 74.44 in 30 days.
+        self.assertEqual(refund.amount_total, 106.34)
+        self.assertMoveBalanced(refund)
+        receivable = refund.line_ids.filtered(lambda line: line.display_type == "payment_term")
+        self.assertEqual(sorted(receivable.mapped("balance")), [-74.44, -31.9])
+        self.assertEqual(refund.amount_residual, 106.34)
+
     def test_run_bad_date(self):
         with self.assertRaisesRegex(ValidationError, "'date' must be a date"):
             self.env["q2c.billing.run"].run_billing("yesterday")
