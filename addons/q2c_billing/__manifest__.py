@@ -17,6 +17,7 @@
         "data/q2c_billing_cron.xml",
         "data/q2c_autopay_cron.xml",
         "data/q2c_metrics_cron.xml",
+        "data/q2c_subscription_amounts_cron.xml",
         "views/q2c_close_reason_views.xml",
         "views/q2c_billing_menus.xml",
         "wizards/q2c_subscription_amend_wizard_views.xml",

@@ -314,17 +314,20 @@ class Q2cSubscription(models.Model):
         "company_id",
         "line_ids.period_amount",
         "line_ids.mrr",
+        "line_ids.start_date",
         "line_ids.end_date",
         "line_ids.charge_type",
     )
     def _compute_amounts(self):
+        """Recurring total, MRR and ARR of the lines in effect today (a line starting later,
+        such as the uplifted line of a priced renewal or a ramp step, counts from its start
+        date; an ended line no more). Stored for lists and reports: the nightly cron
+        ``_cron_q2c_refresh_amounts`` recomputes the subscriptions whose lines started or ended
+        since its last run."""
         today = fields.Date.context_today(self)
         for sub in self:
             lines = sub.line_ids.filtered(
-                lambda line: (
-                    line.charge_type == "recurring"
-                    and (not line.end_date or line.end_date >= today)
-                )
+                lambda line: line.charge_type == "recurring" and line._q2c_is_active_on(today)
             )
             sub.recurring_total = sub.currency_id.round(sum(lines.mapped("period_amount")))
             mrr = sub.currency_id.round(sum(lines.mapped("mrr"))) if sub.state == "active" else 0.0

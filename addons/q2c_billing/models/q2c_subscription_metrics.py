@@ -3,6 +3,9 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 ONE_DAY = timedelta(days=1)
+AMOUNTS_REFRESHED_PARAM = "q2c_billing.amounts_refreshed_on"
+AMOUNTS_REFRESH_CURSOR_PARAM = "q2c_billing.amounts_refresh_cursor"
+AMOUNTS_REFRESH_BATCH = 500
 # The first day a transition takes effect, read from the values the transition writes.
 STATE_DATE_FIELDS = {
     "trial": ("start_date",),
@@ -96,6 +99,64 @@ class Q2cSubscription(models.Model):
         if any(kind == "renew" for kind, _day in events) and self.renewal_uplift_pct:
             self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
         return res
+
+    # ------------------------------------------------------------------
+    # Stored MRR kept current
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_q2c_refresh_amounts(self, limit=AMOUNTS_REFRESH_BATCH):
+        """Nightly: recompute the stored recurring total, MRR and ARR of the subscriptions
+        whose lines started, ended or lost their discount since the last refresh (they are
+        computed for the day they were computed on). A bounded batch per call, re-triggered
+        while some remain; the day refreshed is kept in ``q2c_billing.amounts_refreshed_on``."""
+        today = fields.Date.context_today(self)
+        params = self.env["ir.config_parameter"].sudo()
+        last = fields.Date.to_date(params.get_param(AMOUNTS_REFRESHED_PARAM) or False)
+        if last and last >= today:
+            return
+        Line = self.env["q2c.subscription.line"]
+        if last:
+            domain = [
+                "|",
+                "|",
+                "&",
+                ("start_date", ">", last),
+                ("start_date", "<=", today),
+                "&",
+                ("end_date", ">=", last),
+                ("end_date", "<", today),
+                "&",
+                ("discount_end_date", ">=", last),
+                ("discount_end_date", "<", today),
+            ]
+        else:
+            domain = [
+                "|",
+                "|",
+                ("start_date", "!=", False),
+                ("end_date", "!=", False),
+                ("discount_end_date", "!=", False),
+            ]
+        # A pass interrupted by the batch limit resumes after the last subscription it did.
+        cursor = int(params.get_param(AMOUNTS_REFRESH_CURSOR_PARAM) or 0)
+        lines = Line.search([("subscription_id.state", "=", "active")] + domain)
+        subs = lines.subscription_id.filtered(lambda sub: sub.id > cursor).sorted("id")
+        batch, rest = subs[:limit], subs[limit:]
+        todo = lines.filtered(lambda line: line.subscription_id in batch)
+        for field_name in ("period_amount", "mrr"):
+            self.env.add_to_compute(Line._fields[field_name], todo)
+        for field_name in ("recurring_total", "mrr", "mrr_company", "arr"):
+            self.env.add_to_compute(self._fields[field_name], batch)
+        todo.flush_recordset()
+        batch.flush_recordset()
+        self.env["ir.cron"]._notify_progress(done=len(batch), remaining=len(rest))
+        if rest:
+            params.set_param(AMOUNTS_REFRESH_CURSOR_PARAM, str(batch[-1].id))
+            self.env.ref("q2c_billing.q2c_subscription_amounts_cron")._trigger()
+        else:
+            params.set_param(AMOUNTS_REFRESH_CURSOR_PARAM, "0")
+            params.set_param(AMOUNTS_REFRESHED_PARAM, fields.Date.to_string(today))
 
     # ------------------------------------------------------------------
     # MRR history

@@ -13,3 +13,4 @@ from . import test_usage_ingest
 from . import test_usage_aggregation
 from . import test_usage_billing
 from . import test_usage_portal
+from . import test_subscription_mrr
