@@ -24,6 +24,9 @@
         "web.assets_backend": [
             "q2c_cpq/static/src/components/**/*",
         ],
+        "web.assets_tests": [
+            "q2c_cpq/static/tests/tours/*.js",
+        ],
     },
     "demo": [],
     "installable": True,

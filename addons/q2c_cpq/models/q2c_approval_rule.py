@@ -97,8 +97,16 @@ class Q2cApprovalRule(models.Model):
         reasons = []
         lines = order.order_line.filtered(lambda ln: not ln.display_type and ln.product_id)
         if self.max_discount:
+            # A ramp step's discount counts as the line's (year 3 at 30% off is a 30% discount).
             discounted = lines.filtered(
-                lambda ln: float_compare(ln.discount, self.max_discount, precision_digits=4) > 0
+                lambda ln: (
+                    float_compare(
+                        max([ln.discount, *ln.q2c_ramp_step_ids.mapped("discount")]),
+                        self.max_discount,
+                        precision_digits=4,
+                    )
+                    > 0
+                )
             )
             if discounted:
                 reasons.append(

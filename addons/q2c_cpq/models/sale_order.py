@@ -1,5 +1,6 @@
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
+from psycopg2.errors import ReadOnlySqlTransaction
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -18,6 +19,15 @@ Q2C_APPROVAL_ORDER_FIELDS = {
     "payment_term_id",
     "currency_id",
     "fiscal_position_id",
+}
+
+
+# The subscription terms of a quote: from its quotation template, editable on the quote.
+Q2C_TERMS_FIELD = {
+    "compute": "_compute_q2c_subscription_terms",
+    "store": True,
+    "readonly": False,
+    "precompute": True,
 }
 
 
@@ -44,36 +54,24 @@ class SaleOrder(models.Model):
     q2c_billing_period = fields.Selection(
         [("month", "Month"), ("quarter", "Quarter"), ("year", "Year")],
         string="Billing Period",
-        compute="_compute_q2c_subscription_terms",
-        store=True,
-        readonly=False,
-        precompute=True,
+        **Q2C_TERMS_FIELD,
         tracking=True,
         help="Recurring lines are priced and billed per billing period.",
     )
     q2c_billing_interval = fields.Integer(
         string="Billing Interval",
-        compute="_compute_q2c_subscription_terms",
-        store=True,
-        readonly=False,
-        precompute=True,
+        **Q2C_TERMS_FIELD,
         help="Bill every N billing periods (2 with Month: every two months).",
     )
     q2c_term_months = fields.Integer(
         string="Term (months)",
-        compute="_compute_q2c_subscription_terms",
-        store=True,
-        readonly=False,
-        precompute=True,
+        **Q2C_TERMS_FIELD,
         tracking=True,
         help="Length of the subscription term; 0 = evergreen (no end date).",
     )
     q2c_auto_renew = fields.Boolean(
         string="Auto-renew",
-        compute="_compute_q2c_subscription_terms",
-        store=True,
-        readonly=False,
-        precompute=True,
+        **Q2C_TERMS_FIELD,
     )
     q2c_start_date = fields.Date(
         string="Start Date",
@@ -143,6 +141,13 @@ class SaleOrder(models.Model):
         string="Current Approval Level", compute="_compute_q2c_approval_current"
     )
     q2c_can_approve = fields.Boolean(compute="_compute_q2c_approval_current")
+    q2c_ramp_step_ids = fields.One2many(
+        "q2c.ramp.step",
+        "order_id",
+        string="Ramps",
+        readonly=True,
+        help="The ramp steps of the quote's lines (edit them from a line's Ramp button).",
+    )
 
     # ------------------------------------------------------------------
     # Computes
@@ -216,6 +221,7 @@ class SaleOrder(models.Model):
 
     @api.depends(
         "order_line.discount",
+        "order_line.q2c_ramp_step_ids.discount",
         "order_line.price_subtotal",
         "order_line.product_id",
         "amount_untaxed",
@@ -526,6 +532,14 @@ class SaleOrder(models.Model):
         if self.date_order:
             return fields.Datetime.context_timestamp(self, self.date_order).date()
         return fields.Date.context_today(self)
+
+    def _q2c_ramp_start(self):
+        """First day of the ramps of the quote's lines: the first day of the renewal term on a
+        renewal, else the start date."""
+        self.ensure_one()
+        if self.q2c_quote_type == "renewal" and self.q2c_subscription_id.sudo().end_date:
+            return self._q2c_renewal_start()
+        return self._q2c_effective_date()
 
     # ------------------------------------------------------------------
     # Configuration rules
@@ -1037,6 +1051,9 @@ class SaleOrder(models.Model):
             return False
         lines = self._q2c_subscription_lines()
         for line in lines:
+            ramp_error = line._q2c_ramp_error_message()
+            if ramp_error:
+                return ramp_error
             plan = line.q2c_price_plan_id
             if plan.currency_id and plan.currency_id != self.currency_id:
                 return _(
@@ -1137,9 +1154,10 @@ class SaleOrder(models.Model):
             "renewal_term_months": self.q2c_term_months or 12,
             "note": self.note,
             "line_ids": [
-                Command.create(line._q2c_prepare_subscription_line_vals(sequence=10 + index))
+                Command.create(line_vals)
                 for index, line in enumerate(self._q2c_subscription_lines())
                 if line.product_uom_qty > 0
+                for line_vals in line._q2c_prepare_subscription_lines_vals(sequence=10 + index)
             ],
         }
         for field_name in ("pricelist_id", "payment_term_id", "fiscal_position_id"):
@@ -1161,10 +1179,11 @@ class SaleOrder(models.Model):
         sub = self.env["q2c.subscription"].sudo().create(self._q2c_prepare_subscription_vals())
         sub.action_activate()
         lines = self._q2c_subscription_lines().filtered(lambda ln: ln.product_uom_qty > 0)
-        for line, sub_line in zip(
-            lines, sub.line_ids.sorted(lambda ln: (ln.sequence, ln.id)), strict=True
-        ):
-            line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = sub_line
+        # Each quote line made one subscription line, or one per ramp step (linked to the first).
+        sub_lines = iter(sub.line_ids.sorted(lambda ln: (ln.sequence, ln.id)))
+        for line in lines:
+            made = [next(sub_lines) for _step in (line.q2c_ramp_step_ids or [line])]
+            line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = made[0]
         self.with_context(q2c_keep_approval=True).q2c_subscription_id = sub
         self._q2c_post_subscription_message(_("Subscription %(sub)s created.", sub=sub.name), sub)
 
@@ -1267,12 +1286,14 @@ class SaleOrder(models.Model):
         vals_list = []
         line_links = []
         for index, line in enumerate(self._q2c_subscription_lines()):
-            vals = line._q2c_prepare_subscription_line_vals(sequence=10 + index)
+            line_vals_list = line._q2c_prepare_subscription_lines_vals(sequence=10 + index)
+            vals = line_vals_list[0]
             sub_line = line.q2c_subscription_line_id.sudo()
             if sub_line and sub_line.subscription_id == sub:
                 kept |= sub_line
                 unchanged = (
-                    sub_line.product_id.id == vals["product_id"]
+                    not line.q2c_ramp_step_ids
+                    and sub_line.product_id.id == vals["product_id"]
                     and sub_line.price_plan_id.id == vals["price_plan_id"]
                     and sub_line.quantity == vals["quantity"]
                     and sub_line.discount == vals["discount"]
@@ -1284,17 +1305,20 @@ class SaleOrder(models.Model):
                     sub_line.end_date = last_day
             if vals["quantity"] <= 0:
                 continue
-            vals.update(subscription_id=sub.id, start_date=start)
-            vals_list.append(vals)
-            line_links.append(line)
+            for line_vals in line_vals_list:
+                line_vals.update(
+                    subscription_id=sub.id, start_date=line_vals.get("start_date") or start
+                )
+            line_links.append((line, len(vals_list)))
+            vals_list += line_vals_list
         for sub_line in sub.line_ids - kept:
             if sub_line.charge_type != "one_time" and (
                 not sub_line.end_date or sub_line.end_date > last_day
             ):
                 sub_line.end_date = last_day
         new_lines = Line.create(vals_list)
-        for line, sub_line in zip(line_links, new_lines, strict=True):
-            line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = sub_line
+        for line, index in line_links:
+            line.with_context(q2c_no_line_hooks=True).q2c_subscription_line_id = new_lines[index]
         sub.write(
             {
                 "end_date": end,
@@ -1377,6 +1401,12 @@ class SaleOrder(models.Model):
         class _Rollback(Exception):
             pass
 
+        if self.env.cr.readonly:
+            # A read-only request (the form's read) cannot simulate: ask the HTTP layer for a
+            # read/write cursor before writing anything (it retries the request with one).
+            raise ReadOnlySqlTransaction(
+                "q2c_preview simulates the subscription in a savepoint rolled back"
+            )
         result = {}
         try:
             with self.env.cr.savepoint():
@@ -1389,21 +1419,52 @@ class SaleOrder(models.Model):
     def _q2c_compute_preview(self):
         """The preview of `q2c_preview`; one hook per quote type: `_q2c_preview_<type>`."""
         self.ensure_one()
-        schedule, mrr_delta = getattr(self, "_q2c_preview_%s" % self.q2c_quote_type)()
+        schedule, mrr_before, mrr_steps = getattr(self, "_q2c_preview_%s" % self.q2c_quote_type)()
         currency = self.currency_id
         rows = [
             {"date": day.isoformat(), "amount": currency.round(amount)}
             for day, amount in sorted(schedule.items())
             if not currency.is_zero(amount)
         ]
-        mrr_delta = currency.round(mrr_delta)
+        mrr_rows = []
+        previous = mrr_before
+        for day, mrr in mrr_steps:
+            delta = currency.round(mrr - previous)
+            mrr_rows.append(
+                {
+                    "date": day.isoformat(),
+                    "mrr": currency.round(mrr),
+                    "arr": currency.round(12 * mrr),
+                    "mrr_delta": delta,
+                    "arr_delta": currency.round(12 * delta),
+                }
+            )
+            previous = mrr
+        mrr_delta = mrr_rows[0]["mrr_delta"] if mrr_rows else 0.0
         return {
             "invoice_schedule": rows,
             "mrr_delta": mrr_delta,
             "arr_delta": currency.round(12 * mrr_delta),
+            "mrr_schedule": mrr_rows,
             "tcv": currency.round(sum(row["amount"] for row in rows)),
             "currency": currency.name,
         }
+
+    def _q2c_mrr_steps(self, sub, first, last):
+        """``[(day, MRR)]`` of the recurring lines of ``sub`` from ``first`` to ``last``: the
+        MRR on ``first``, then on every day a line starts or ends in between (ramp steps)."""
+        days = {first}
+        for line in sub.line_ids.filtered(lambda ln: ln.charge_type == "recurring"):
+            if line.start_date and first < line.start_date <= last:
+                days.add(line.start_date)
+            if line.end_date and first <= line.end_date < last:
+                days.add(line.end_date + periods.ONE_DAY)
+        steps = []
+        for day in sorted(days):
+            mrr = self._q2c_lines_mrr(sub, day)
+            if not steps or self.currency_id.compare_amounts(mrr, steps[-1][1]):
+                steps.append((day, mrr))
+        return steps
 
     def _q2c_order_invoiced_amount(self):
         """Untaxed amount of the lines the sale order invoices itself (no price plan)."""
@@ -1431,15 +1492,17 @@ class SaleOrder(models.Model):
         )
 
     def _q2c_preview_new(self):
+        if any(line._q2c_ramp_error_message() for line in self._q2c_subscription_lines()):
+            return self._q2c_preview_unavailable()
         start = self._q2c_effective_date()
         last = self._q2c_preview_horizon(start)
         schedule = {}
-        mrr = 0.0
         if self._q2c_needs_subscription() or self._q2c_subscription_lines():
 
             def simulate():
                 vals = self._q2c_prepare_subscription_vals()
-                vals.update(name="/", end_date=last, auto_renew=False, sale_order_id=False)
+                # A name of its own: "/" would draw (and waste) a subscription number.
+                vals.update(name=_("Preview"), end_date=last, auto_renew=False, sale_order_id=False)
                 # sudo: a throw-away subscription in a rolled back savepoint (read checked).
                 sub = (
                     self.env["q2c.subscription"]
@@ -1451,13 +1514,15 @@ class SaleOrder(models.Model):
                 if self._q2c_has_arrears(sub.line_ids.price_plan_id):
                     dates.append(last + periods.ONE_DAY)
                 invoices = self._q2c_preview_invoices(sub, dates)
-                return invoices, sum(sub.line_ids.mapped("mrr"))
+                return invoices, self._q2c_mrr_steps(sub, start, last)
 
-            schedule, mrr = self._q2c_simulate(simulate)
+            schedule, mrr_steps = self._q2c_simulate(simulate)
+        else:
+            mrr_steps = []
         own = self._q2c_order_invoiced_amount()
         if own:
             schedule[start] = schedule.get(start, 0.0) + own
-        return schedule, mrr
+        return schedule, 0.0, mrr_steps
 
     def _q2c_preview_renewal(self):
         if self._q2c_subscription_error_message():
@@ -1476,13 +1541,13 @@ class SaleOrder(models.Model):
             if self._q2c_has_arrears(sub.line_ids.price_plan_id):
                 dates.append(last + periods.ONE_DAY)
             invoices = self._q2c_preview_invoices(sub, dates)
-            return invoices, self._q2c_lines_mrr(sub, start) - before
+            return invoices, before, self._q2c_mrr_steps(sub, start, last)
 
-        schedule, mrr_delta = self._q2c_simulate(simulate)
+        schedule, before, mrr_steps = self._q2c_simulate(simulate)
         own = self._q2c_order_invoiced_amount()
         if own:
             schedule[start] = schedule.get(start, 0.0) + own
-        return schedule, mrr_delta
+        return schedule, before, mrr_steps
 
     def _q2c_recurring_period_amount(self, lines):
         """One billing period of the recurring `lines` as the subscription bills it: each line
@@ -1529,7 +1594,8 @@ class SaleOrder(models.Model):
         effective = self._q2c_effective_date()
         changes = self._q2c_prepare_subscription_changes()
         schedule = {}
-        mrr_delta = 0.0
+        mrr_before = 0.0
+        mrr_steps = []
         if changes:
             # The proration as q2c_billing bills it (lines added at the plan's price: their
             # discount applies from the next billing period).
@@ -1541,9 +1607,8 @@ class SaleOrder(models.Model):
                 lambda ln: ln.q2c_charge_type == "recurring" and ln.product_uom_qty > 0
             )
             period_amount = self._q2c_recurring_period_amount(lines)
-            mrr_delta = self._q2c_recurring_mrr(lines) - self._q2c_lines_mrr(
-                sub_sudo, effective - periods.ONE_DAY
-            )
+            mrr_before = self._q2c_lines_mrr(sub_sudo, effective - periods.ONE_DAY)
+            mrr_steps = [(effective, self._q2c_recurring_mrr(lines))]
             months = sub_sudo._q2c_period_months()
             anchor = sub_sudo.anchor_date or sub_sudo.start_date
             last = sub_sudo.end_date or (periods.add_months(effective, 12) - periods.ONE_DAY)
@@ -1559,7 +1624,7 @@ class SaleOrder(models.Model):
         own = self._q2c_order_invoiced_amount()
         if own:
             schedule[effective] = schedule.get(effective, 0.0) + own
-        return schedule, mrr_delta
+        return schedule, mrr_before, mrr_steps
 
     def _q2c_preview_cancellation(self):
         if self._q2c_subscription_error_message():
@@ -1578,19 +1643,21 @@ class SaleOrder(models.Model):
             if line.charge_type == "recurring" and line._q2c_is_active_on(day)
         ]
         schedule = {}
-        mrr_delta = 0.0
+        mrr_before = 0.0
+        mrr_steps = []
         if changes and sub.sudo().state in ("active", "paused"):
             result = sub.preview_change(changes, day.isoformat())
             if result["net"]:
                 schedule[day] = result["net"]
-            mrr_delta = result["mrr_delta"]
+            mrr_before = self._q2c_lines_mrr(sub.sudo(), day - periods.ONE_DAY)
+            mrr_steps = [(day, mrr_before + result["mrr_delta"])]
         own = self._q2c_order_invoiced_amount()
         if own:
             schedule[day] = schedule.get(day, 0.0) + own
-        return schedule, mrr_delta
+        return schedule, mrr_before, mrr_steps
 
     def _q2c_preview_unavailable(self):
-        return {}, 0.0
+        return {}, 0.0, []
 
     def _q2c_preview_revenue_schedule(self, preview):
         """Hook for q2c_revrec: the revenue schedule [{"period", "amount"}] of the quote, or
@@ -1686,4 +1753,27 @@ class SaleOrder(models.Model):
             "usage_products": ", ".join(usage.product_id.mapped("display_name")),
             "preview": preview,
             "preview_error": error,
+            "ramp_rows": self._q2c_get_ramp_rows(),
         }
+
+    def _q2c_get_ramp_rows(self):
+        """The ramp steps of the quote as the documents show them (dates, quantity, unit price
+        and amount per billing period)."""
+        self.ensure_one()
+        currency = self.currency_id
+        rows = []
+        for line in self.order_line.filtered("q2c_ramp_step_ids"):
+            for step in line._q2c_ramp_steps():
+                start, end = step._q2c_dates()
+                rows.append(
+                    {
+                        "product": line.product_id.display_name,
+                        "start": start,
+                        "end": end,
+                        "quantity": step.quantity,
+                        "price_unit": currency.format(currency.round(step.price_unit)),
+                        "discount": step.discount,
+                        "subtotal": currency.format(step.price_subtotal),
+                    }
+                )
+        return rows

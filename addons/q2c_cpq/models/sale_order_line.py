@@ -81,6 +81,15 @@ class SaleOrderLine(models.Model):
     q2c_charge_type = fields.Selection(
         related="q2c_price_plan_id.charge_type", string="Charge Type", store=True
     )
+    q2c_ramp_step_ids = fields.One2many(
+        "q2c.ramp.step",
+        "line_id",
+        string="Ramp",
+        copy=True,
+        help="Quantities and prices per period of the term (year 1, year 2...): each step "
+        "becomes a dated subscription line. The line shows the first step.",
+    )
+    q2c_has_ramp = fields.Boolean(string="Ramped", compute="_compute_q2c_has_ramp")
 
     # ------------------------------------------------------------------
     # Computes
@@ -107,6 +116,11 @@ class SaleOrderLine(models.Model):
                 )
             )
             line.q2c_price_plan_id = plan.with_env(self.env)
+
+    @api.depends("q2c_ramp_step_ids")
+    def _compute_q2c_has_ramp(self):
+        for line in self:
+            line.q2c_has_ramp = bool(line.q2c_ramp_step_ids)
 
     @api.depends("product_uom_qty", "q2c_previous_quantity", "q2c_subscription_line_id")
     def _compute_q2c_quantity_delta(self):
@@ -252,6 +266,89 @@ class SaleOrderLine(models.Model):
             "discount": self.discount,
             "sequence": sequence,
             "price_multiplier": self.q2c_price_multiplier or 1.0,
+        }
+
+    def _q2c_prepare_subscription_lines_vals(self, sequence=10):
+        """Values of the subscription lines this quote line becomes: one line, or one per ramp
+        step, dated over the step's months (the last step runs on until the subscription
+        ends)."""
+        self.ensure_one()
+        vals = self._q2c_prepare_subscription_line_vals(sequence=sequence)
+        steps = self._q2c_ramp_steps()
+        if not steps:
+            return [vals]
+        vals_list = []
+        for step in steps:
+            start, end = step._q2c_dates()
+            vals_list.append(
+                dict(
+                    vals,
+                    quantity=step.quantity,
+                    discount=step.discount,
+                    start_date=start,
+                    end_date=end if step != steps[-1] else False,
+                )
+            )
+        return vals_list
+
+    def _q2c_ramp_steps(self):
+        self.ensure_one()
+        return self.q2c_ramp_step_ids.sorted(lambda s: (s.sequence, s.id or 0))
+
+    def _q2c_ramp_error_message(self):
+        """Why the ramp of this line cannot go to a subscription, or False."""
+        self.ensure_one()
+        order = self.order_id
+        steps = self.q2c_ramp_step_ids
+        if not steps:
+            return False
+        product = self.product_id.display_name
+        if self.q2c_charge_type != "recurring":
+            return _(
+                "Quote %(order)s, line %(product)s: only recurring lines can be ramped.",
+                order=order.name,
+                product=product,
+            )
+        if order.q2c_quote_type not in ("new", "renewal"):
+            return _(
+                "Quote %(order)s, line %(product)s: ramps apply to new and renewal quotes, not "
+                "to a %(type)s.",
+                order=order.name,
+                product=product,
+                type=order._q2c_quote_type_label(),
+            )
+        months = sum(steps.mapped("months"))
+        if order.q2c_term_months > 0 and months != order.q2c_term_months:
+            return _(
+                "Quote %(order)s, line %(product)s: the ramp steps last %(months)s months, the "
+                "term %(term)s months; make them add up to the term.",
+                order=order.name,
+                product=product,
+                months=months,
+                term=order.q2c_term_months,
+            )
+        return False
+
+    def _q2c_sync_ramp(self):
+        """After its ramp changed: the line shows the first step (quantity, discount) and the
+        approval granted on the quote is void."""
+        for line in self:
+            first = line._q2c_ramp_steps()[:1]
+            if first and (line.product_uom_qty, line.discount) != (first.quantity, first.discount):
+                line.write({"product_uom_qty": first.quantity, "discount": first.discount})
+        self.order_id._q2c_after_lines_change(self, fields_changed={"q2c_ramp_step_ids"})
+
+    def action_q2c_open_ramp(self):
+        """The ramp of this line in a dialog (steps: months, quantity, price)."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Ramp of %(product)s", product=self.product_id.display_name),
+            "res_model": "sale.order.line",
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [(self.env.ref("q2c_cpq.sale_order_line_view_form_q2c_ramp").id, "form")],
+            "target": "new",
         }
 
     @api.depends("q2c_subscription_line_id")

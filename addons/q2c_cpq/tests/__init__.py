@@ -6,5 +6,7 @@ from . import (
     test_portal,
     test_pricing,
     test_quote_document,
+    test_quote_tours,
     test_quote_types,
+    test_ramps,
 )
