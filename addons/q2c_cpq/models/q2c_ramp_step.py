@@ -86,7 +86,17 @@ class Q2cRampStep(models.Model):
         for step in self:
             step._q2c_set_discount_from_price()
 
-    @api.depends("sequence", "months", "line_id.q2c_ramp_step_ids", "order_id.q2c_start_date")
+    @api.depends(
+        "sequence",
+        "months",
+        "line_id.q2c_ramp_step_ids.sequence",
+        "line_id.q2c_ramp_step_ids.months",
+        "order_id.q2c_start_date",
+        "order_id.date_order",
+        "order_id.q2c_term_months",
+        "order_id.q2c_quote_type",
+        "order_id.q2c_subscription_id",
+    )
     def _compute_dates(self):
         for step in self:
             start, end = step._q2c_dates()

@@ -1711,14 +1711,7 @@ class SaleOrder(models.Model):
         one_time = lines - recurring - usage
         recurring_total = sum(recurring.mapped("price_subtotal"))
         months = self._q2c_period_months()
-        period_labels = dict(self._fields["q2c_billing_period"]._description_selection(self.env))
-        period_label = period_labels.get(self.q2c_billing_period or "month")
-        if self.q2c_billing_interval > 1:
-            period_label = _(
-                "every %(count)s x %(period)s", count=self.q2c_billing_interval, period=period_label
-            )
-        else:
-            period_label = _("per %(period)s", period=period_label.lower())
+        period_label = self._q2c_period_label()
         start = self._q2c_effective_date()
         if self.q2c_quote_type == "renewal" and self.q2c_subscription_id.sudo().end_date:
             start = self._q2c_renewal_start()
@@ -1755,6 +1748,17 @@ class SaleOrder(models.Model):
             "preview_error": error,
             "ramp_rows": self._q2c_get_ramp_rows(),
         }
+
+    def _q2c_period_label(self):
+        """The billing period of the quote in words: "per month", "every 2 x Month"."""
+        self.ensure_one()
+        period_labels = dict(self._fields["q2c_billing_period"]._description_selection(self.env))
+        period_label = period_labels.get(self.q2c_billing_period or "month")
+        if self.q2c_billing_interval > 1:
+            return _(
+                "every %(count)s x %(period)s", count=self.q2c_billing_interval, period=period_label
+            )
+        return _("per %(period)s", period=period_label.lower())
 
     def _q2c_get_ramp_rows(self):
         """The ramp steps of the quote as the documents show them (dates, quantity, unit price

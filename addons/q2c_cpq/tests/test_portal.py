@@ -107,3 +107,21 @@ class TestQ2cPortalSigning(Q2cCpqCommon, HttpCase):
         self.assertEqual(response.status_code, 200)
         self.assertIn("awaiting approval by our team", response.text)
         self.assertNotIn('data-bs-target="#modalaccept"', response.text)
+
+    def test_portal_page_shows_the_ramp(self):
+        seat = self._create_product("Ramp Seat", 1.0)
+        self._create_plan(seat, "per_unit", unit_price=10.0)
+        order = self._portal_quote([(seat, 10)])
+        order.q2c_term_months = 24
+        order.order_line.q2c_ramp_step_ids = [
+            Command.create({"sequence": 1, "months": 12, "quantity": 10}),
+            Command.create({"sequence": 2, "months": 12, "quantity": 20, "discount": 5.0}),
+        ]
+        start = order._q2c_ramp_start()
+        response = self.url_open(order.get_portal_url())
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("o_q2c_ramp_table", response.text)
+        # Year 2: 20 x 10.00 - 5% = 190.00 a month, 9.50 a seat.
+        self.assertIn("$\xa0190.00", response.text)
+        self.assertIn("$\xa09.50", response.text)
+        self.assertIn(str(start.replace(year=start.year + 1)), response.text)

@@ -78,7 +78,11 @@ class TestQ2cRamps(Q2cCpqSubscriptionCommon):
     @freeze_time("2025-12-15")
     def test_ramp_preview_yearly(self):
         order, __ = self._seat_ramp()
+        sequence = self.env["ir.sequence"].search([("code", "=", "q2c.subscription")])
+        number = sequence.number_next_actual
         preview = order.q2c_preview()
+        sequence.invalidate_recordset(["number_next_actual"])
+        self.assertEqual(sequence.number_next_actual, number, "the preview draws no number")
         self.assertEqual(
             self._schedule(preview),
             [("2026-01-01", 1000.0), ("2027-01-01", 1900.0), ("2028-01-01", 2700.0)],
