@@ -427,9 +427,23 @@ class Q2cBillingRun(models.Model):
                 .sudo()
                 .search_count([("company_id", "in", [False, company.id])], limit=1)
             )
+            # Read the customers' commercial partners and receivable accounts at once (the
+            # journal items of each invoice need them).
+            partners = self.env["res.partner"].browse(
+                {group[0]["sub"].partner_id.id for group in company_groups}
+            )
+            partners.commercial_partner_id.with_company(company).mapped(
+                "property_account_receivable_id"
+            )
+            post = company.q2c_invoice_post
             complete, standard = [], []
             for group in company_groups:
                 vals = self._q2c_prepare_move_vals(group, day, journal)
+                vals["q2c_billing_run_id"] = self.id
+                if post and journal.autocheck_on_post:
+                    # What posting sets on each invoice of an auto-checked journal, given at
+                    # creation instead of one write per invoice (see account.move._post).
+                    vals["checked"] = True
                 if no_analytic_models:
                     for command in vals["invoice_line_ids"]:
                         command[2]["analytic_distribution"] = False
@@ -446,8 +460,8 @@ class Q2cBillingRun(models.Model):
                     for plan in group:
                         moves_by_sub[plan["sub"].id] = move
                 moves |= created
-            if company.q2c_invoice_post:
-                CompanyMove.browse(moves.ids).action_post()
+            if post:
+                CompanyMove.browse(moves.ids).with_context(q2c_batch_post=True).action_post()
                 if company.q2c_invoice_send:
                     self._q2c_send_invoices(moves)
         return moves_by_sub
