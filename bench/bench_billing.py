@@ -3,6 +3,10 @@ subscriptions (default 2,000; 3 lines and a tax each, one customer each), agains
 per-subscription ORM loop (one invoice, then one ``create`` per line, then ``action_post``)
 measured in the same run on the same data shape.
 
+The machine is shared (other agents load it): each figure comes with the load average before
+and after, and with the CPU seconds the run took in this process (Odoo) and in its PostgreSQL
+backend, whose sum bounds the throughput the same run would have on an idle machine.
+
 Environment: Q2C_BENCH_N (subscriptions billed by the run), Q2C_BENCH_NAIVE_N (subscriptions
 billed by the naive loop, default N / 10), Q2C_BENCH_BATCH (batch size of the run).
 Writes bench/results/billing.json.
@@ -10,11 +14,13 @@ Writes bench/results/billing.json.
 
 import os
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_usage import _proc_cpu
 from common import bench_env, timed, write_result
 
 N = int(os.environ.get("Q2C_BENCH_N", "2000"))
@@ -187,20 +193,47 @@ def naive_loop(env, subs):
     return moves
 
 
+class _Cpu:
+    """CPU seconds spent by this process (Odoo) and by the cursor's PostgreSQL backend."""
+
+    def __init__(self, env):
+        env.cr.execute("SELECT pg_backend_pid()")
+        self.backend = env.cr.fetchone()[0]
+
+    def __enter__(self):
+        self.start = (time.process_time(), _proc_cpu(self.backend, children=False))
+        return self
+
+    def __exit__(self, *exc):
+        self.odoo = time.process_time() - self.start[0]
+        self.postgresql = _proc_cpu(self.backend, children=False) - self.start[1]
+
+    def per_invoice_ms(self, count):
+        return {
+            "odoo": round(1000 * self.odoo / count, 1),
+            "postgresql": round(1000 * self.postgresql / count, 1),
+            "total": round(1000 * (self.odoo + self.postgresql) / count, 1),
+        }
+
+
 def main():
+    load_before = os.getloadavg()
     with bench_env("billing") as env:
         if BATCH:
             env["ir.config_parameter"].set_param("q2c_billing.batch_size", BATCH)
+        cpu = _Cpu(env)
         naive_subs = setup(env, NAIVE_N, "naive")
-        with timed() as naive_time:
+        with timed() as naive_time, cpu:
             naive_moves = naive_loop(env, naive_subs)
+        naive_cpu = cpu.per_invoice_ms(len(naive_moves))
         assert all(move.state == "posted" for move in naive_moves)
         naive_rate = len(naive_moves) / naive_time.seconds
 
         subs = setup(env, N, "run")
         Run = env["q2c.billing.run"]
-        with timed() as run_time:
+        with timed() as run_time, cpu:
             result = Run._q2c_run(DAY, subscriptions=subs, trigger="api", commit=True)
+        run_cpu = cpu.per_invoice_ms(len(result["invoice_ids"]))
         moves = env["account.move"].browse(result["invoice_ids"])
         posted = moves.filtered(lambda move: move.state == "posted")
         assert len(posted) == N, f"{len(posted)} invoices posted, {N} expected"
@@ -223,6 +256,14 @@ def main():
                 "naive_seconds": round(naive_time.seconds, 2),
                 "naive_invoices_per_s": round(naive_rate, 1),
                 "speedup_vs_naive": round(run_rate / naive_rate, 2),
+                "run_cpu_ms_per_invoice": run_cpu,
+                "naive_cpu_ms_per_invoice": naive_cpu,
+                # One process and its backend take turns: on an idle machine, a run would
+                # bill about this many invoices a second (CPU bound, no I/O wait counted).
+                "run_cpu_bound_invoices_per_s": round(1000 / run_cpu["total"], 1),
+                "naive_cpu_bound_invoices_per_s": round(1000 / naive_cpu["total"], 1),
+                "load_average_before": [round(value, 2) for value in load_before],
+                "load_average_after": [round(value, 2) for value in os.getloadavg()],
                 "target_invoices_per_s": TARGET_RATE,
                 "target_speedup": TARGET_SPEEDUP,
                 "meets_targets": run_rate >= TARGET_RATE

@@ -13,6 +13,8 @@ _logger = logging.getLogger(__name__)
 AUTOPAY_BATCH_SIZE = 50
 OPEN_TX_STATES = ("draft", "pending", "authorized")
 FAILED_TX_STATES = ("error", "cancel")
+# Transaction data key of the last sequence numbers read while a billing run posts a batch.
+SEQUENCE_MEMO = "q2c_billing.sequence_memo"
 
 
 class AccountMove(models.Model):
@@ -167,16 +169,39 @@ class AccountMove(models.Model):
                 and not move._get_violated_lock_dates(move.date, move._affect_tax_report())
             )
         )
-        # Posting sets ``checked`` on each invoice of an auto-checked journal, a write per
-        # invoice; already set here, the assignment is a no-op on protected records.
-        with self.env.protecting([self._fields["checked"]], self.filtered("checked")):
-            posted = super(AccountMove, in_place.with_context(skip_invoice_sync=True))._post(
-                soft=soft
-            )
-            rest = self - in_place
-            if rest:
-                posted |= super(AccountMove, rest)._post(soft=soft)
+        self.env.cr.precommit.data[SEQUENCE_MEMO] = {}
+        try:
+            # Posting sets ``checked`` on each invoice of an auto-checked journal, a write per
+            # invoice; already set here, the assignment is a no-op on protected records.
+            with self.env.protecting([self._fields["checked"]], self.filtered("checked")):
+                posted = super(AccountMove, in_place.with_context(skip_invoice_sync=True))._post(
+                    soft=soft
+                )
+                rest = self - in_place
+                if rest:
+                    posted |= super(AccountMove, rest)._post(soft=soft)
+        finally:
+            self.env.cr.precommit.data.pop(SEQUENCE_MEMO, None)
         return posted.with_env(self.env)
+
+    def _get_last_sequence(self, relaxed=False, with_prefix=None):
+        """While a billing run posts its batch, the last number of a journal, read for the
+        first invoice of each (journal, type, date), is the one the next invoices derive their
+        number's format from: Odoo numbers them from its transaction's sequence cache (locked
+        by the first number given), so a query per invoice would give the same format."""
+        memo = self.env.cr.precommit.data.get(SEQUENCE_MEMO)
+        if memo is None or self._name != "account.move" or self.origin_payment_id:
+            return super()._get_last_sequence(relaxed=relaxed, with_prefix=with_prefix)
+        key = (
+            self.journal_id.id,
+            self.move_type,
+            self.date,
+            relaxed,
+            with_prefix,
+        )
+        if key not in memo:
+            memo[key] = super()._get_last_sequence(relaxed=relaxed, with_prefix=with_prefix)
+        return memo[key]
 
     def _q2c_subscribe_customers(self):
         """Make each invoice's customer a follower with the default subtypes, in one create

@@ -452,7 +452,10 @@ class Q2cBillingRun(models.Model):
             moves = Move
             # Invoices given with all their journal items (tax and receivable lines computed
             # by Odoo's tax helpers): the invoice's own synchronisation has nothing to redo.
-            for batch, context in ((complete, {"skip_invoice_sync": True}), (standard, {})):
+            for batch, context in (
+                (complete, {"skip_invoice_sync": True, "skip_invoice_line_sync": True}),
+                (standard, {}),
+            ):
                 if not batch:
                     continue
                 created = CompanyMove.with_context(**context).create([vals for __, vals in batch])

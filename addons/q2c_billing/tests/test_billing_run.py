@@ -329,6 +329,55 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self.assertEqual(len(result["invoice_ids"]), count)
         return self.cr.sql_log_count - queries_before
 
+    def test_batch_post_numbers_followers_and_trace(self):
+        """A batch posted at once: consecutive distinct numbers (the next invoice made by
+        hand follows them), each customer follows its invoice, the invoices are checked as
+        Odoo's posting checks them, and each keeps the run that created it."""
+        partners = self.env["res.partner"].create([{"name": f"Posted {i}"} for i in range(4)])
+        for partner in partners:
+            self._q2c_subscription([(self.plan_seat, 1)], partner=partner)
+        result = self._run("2026-01-01")
+        invoices = self._invoices(result).sorted("sequence_number")
+        self.assertEqual(len(invoices), 4)
+        self.assertEqual(set(invoices.mapped("state")), {"posted"})
+        self.assertEqual(len(set(invoices.mapped("sequence_prefix"))), 1)
+        numbers = invoices.mapped("sequence_number")
+        self.assertEqual(numbers, list(range(numbers[0], numbers[0] + 4)))
+        self.assertEqual(len(set(invoices.mapped("name"))), 4)
+        run = self.env["q2c.billing.run"].search([], limit=1)
+        for invoice in invoices:
+            self.assertIn(invoice.partner_id, invoice.message_partner_ids)
+            self.assertEqual(invoice.q2c_billing_run_id, run)
+            self.assertEqual(invoice.checked, invoice.journal_id.autocheck_on_post)
+            self.assertMoveBalanced(invoice)
+        manual = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.partner.id,
+                "journal_id": invoices[0].journal_id.id,
+                "invoice_date": date(2026, 1, 1),
+                "invoice_line_ids": [
+                    Command.create({"product_id": self.plan_seat.product_id.id, "price_unit": 5})
+                ],
+            }
+        )
+        manual.action_post()
+        self.assertEqual(manual.sequence_prefix, invoices[0].sequence_prefix)
+        self.assertEqual(manual.sequence_number, numbers[-1] + 1)
+
+    def test_batch_post_past_lock_date(self):
+        """An invoice date before the company's sales lock date: posting moves the accounting
+        date after it (Odoo's standard path, journal items synchronised)."""
+        self._q2c_subscription([(self.plan_platform, 1), (self.plan_seat, 2)])
+        self.env.company.sale_lock_date = date(2026, 1, 15)
+        invoice = self._invoices(self._run("2026-01-01"))
+        self.assertEqual(invoice.state, "posted")
+        self.assertEqual(invoice.invoice_date, date(2026, 1, 1))
+        self.assertGreater(invoice.date, date(2026, 1, 15))
+        self.assertEqual(set(invoice.line_ids.mapped("date")), {invoice.date})
+        self.assertEqual(invoice.amount_total, 132.0)
+        self.assertMoveBalanced(invoice)
+
     def test_batch_query_count(self):
         """The batch path: invoices created in one call with all their journal items and
         posted together; the queries grow far slower than the invoices."""
