@@ -32,6 +32,7 @@ class AccountMove(models.Model):
         readonly=True,
         copy=False,
         index="btree_not_null",
+        groups="q2c_billing.group_q2c_billing_user",
         help="The billing run that created this invoice.",
     )
     q2c_autopay_scheduled = fields.Boolean(

@@ -249,37 +249,39 @@ class Q2cBillingRun(models.Model):
                 self._q2c_report_error(report, sub, error)
         if not plans:
             return
+        error = self._q2c_try_commit(plans, day, report)
+        if error is None:
+            return
+        if not isinstance(error, pg_errors.UniqueViolation):
+            _logger.info("q2c billing batch failed, retrying per customer: %s", error)
+        for group in self._q2c_group_plans(plans):
+            if self._q2c_try_commit(group, day, report) is None:
+                continue
+            for plan in group:
+                error = self._q2c_try_commit([plan], day, report)
+                if isinstance(error, pg_errors.UniqueViolation):
+                    report["skipped"] += 1
+                elif error is not None:
+                    self._q2c_report_error(report, plan["sub"], error)
+
+    def _q2c_try_commit(self, plans, day, report):
+        """Bill ``plans`` under a savepoint: ``None`` when billed, else the error (a
+        UniqueViolation when a period is billed already), everything of the attempt rolled
+        back. Concurrency errors propagate (the caller's transaction is retried)."""
+        billed, invoice_count = report["billed"], len(report["invoice_ids"])
         try:
             with self.env.cr.savepoint():
                 self._q2c_commit_plans(plans, day, report)
-            return
-        except pg_errors.UniqueViolation:
-            pass
+            return None
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
-        except Exception as error:
-            _logger.info("q2c billing batch failed, retrying per customer: %s", error)
-        for group in self._q2c_group_plans(plans):
-            try:
-                with self.env.cr.savepoint():
-                    self._q2c_commit_plans(group, day, report)
-                continue
-            except pg_errors.UniqueViolation:
-                pass
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                raise
-            except Exception:
-                pass
-            for plan in group:
-                try:
-                    with self.env.cr.savepoint():
-                        self._q2c_commit_plans([plan], day, report)
-                except pg_errors.UniqueViolation:
-                    report["skipped"] += 1
-                except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                    raise
-                except Exception as error:
-                    self._q2c_report_error(report, plan["sub"], error)
+        except Exception as error:  # reported per subscription by the caller
+            report["billed"] = billed
+            del report["invoice_ids"][invoice_count:]
+            # The invoice numbers given in the savepoint are rolled back, and with them the
+            # lock Odoo's sequence cache relies on: forget it (no gap, no unlocked number).
+            self.env.cr.precommit.data.pop("sequence.mixin", None)
+            return error
 
     def _q2c_report_error(self, report, sub, error):
         message = error.args[0] if getattr(error, "args", None) else str(error)

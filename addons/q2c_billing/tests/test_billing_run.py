@@ -365,6 +365,40 @@ class TestBillingRun(Q2cSubscriptionCommon):
         self.assertEqual(manual.sequence_prefix, invoices[0].sequence_prefix)
         self.assertEqual(manual.sequence_number, numbers[-1] + 1)
 
+    def test_failure_at_commit_isolated_without_number_gap(self):
+        """A subscription failing once its invoices are created (here: when its billing state
+        is written) rolls back the batch; the others are billed one group at a time, with
+        invoice numbers following the last one (none lost to the rolled back attempt)."""
+        partners = self.env["res.partner"].create([{"name": f"Retry {i}"} for i in range(3)])
+        subs = self.env["q2c.subscription"]
+        for partner in partners:
+            subs |= self._q2c_subscription([(self.plan_seat, 1)], partner=partner)
+        bad = subs[1]
+        journal = self.env["q2c.billing.run"]._q2c_journal(self.env.company)
+        last = self.env["account.move"].search(
+            [("journal_id", "=", journal.id), ("state", "=", "posted")],
+            order="sequence_number desc",
+            limit=1,
+        )
+        Run = type(self.env["q2c.billing.run"])
+        write_back = Run._q2c_write_back
+
+        def failing_write_back(run, plans, moves_by_sub):
+            if any(plan["sub"] == bad for plan in plans):
+                raise ValidationError("cannot write the billing state")
+            return write_back(run, plans, moves_by_sub)
+
+        with patch.object(Run, "_q2c_write_back", failing_write_back):
+            result = self._run("2026-01-01")
+        self.assertEqual((result["billed"], result["skipped"]), (2, 1))
+        self.assertEqual([error["subscription_id"] for error in result["errors"]], [bad.id])
+        invoices = self._invoices(result).sorted("sequence_number")
+        self.assertEqual(invoices.invoice_line_ids.q2c_subscription_id, subs - bad)
+        self.assertEqual(len(result["invoice_ids"]), 2)
+        start = last.sequence_number if last.sequence_prefix == invoices[0].sequence_prefix else 0
+        self.assertEqual(invoices.mapped("sequence_number"), [start + 1, start + 2])
+        self.assertEqual(bad.next_invoice_date, date(2026, 1, 1))
+
     def test_batch_post_past_lock_date(self):
         """An invoice date before the company's sales lock date: posting moves the accounting
         date after it (Odoo's standard path, journal items synchronised)."""
@@ -398,7 +432,7 @@ class TestBillingRun(Q2cSubscriptionCommon):
             )
         self.env.flush_all()
         self.env.invalidate_all()
-        with self.assertQueryCount(300):
+        with self.assertQueryCount(160):
             result = self.env["q2c.billing.run"]._q2c_run(
                 date(2026, 4, 1), subscriptions=subs, trigger="api"
             )
