@@ -385,7 +385,7 @@ class TestBillingRun(Q2cSubscriptionCommon):
 
         def failing_write_back(run, plans, moves_by_sub):
             if any(plan["sub"] == bad for plan in plans):
-                raise ValidationError("cannot write the billing state")
+                raise ValidationError(self.env._("cannot write the billing state"))
             return write_back(run, plans, moves_by_sub)
 
         with patch.object(Run, "_q2c_write_back", failing_write_back):
