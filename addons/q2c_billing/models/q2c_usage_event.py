@@ -1,4 +1,6 @@
+import csv
 import hashlib
+import io
 import json
 import math
 from collections import namedtuple
@@ -24,6 +26,20 @@ INGEST_KEYS = frozenset(
     }
 )
 TRANSACTION_ID_SIZE = 255
+# Ingested rows go through this temporary table (COPY), then one INSERT ... SELECT.
+STAGING_TABLE = "q2c_usage_event_staging"
+STAGING_COLUMNS = (
+    ("n", "int4"),  # the item's index in the call
+    ("subscription_id", "int4"),
+    ("metric_id", "int4"),
+    ("transaction_id", "varchar"),
+    ("quantity", "numeric"),
+    ("timestamp", "timestamp"),
+    ("properties", "jsonb"),
+    ("state", "varchar"),
+    ("unbillable_reason", "varchar"),
+    ("payload_hash", "varchar"),
+)
 ONE_DAY = timedelta(days=1)
 
 # What validation reads of a subscription and of a metric: plain values, no ORM access per
@@ -39,6 +55,40 @@ def _utc_naive(value):
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
+
+
+# Types of ``subscription`` and ``subscription_id`` the inline check takes (bool is not int).
+_REF_TYPES = (str, type(None))
+_ID_TYPES = (int, type(None))
+
+
+def _fast_timestamp(value):
+    """The naive UTC datetime of ``YYYY-MM-DDTHH:MM:SS``, optionally ending with ``Z``, the
+    common shape; None for anything else (``_q2c_parse_timestamp`` then decides)."""
+    if type(value) is str and (len(value) == 19 or (len(value) == 20 and value[19] == "Z")):
+        try:
+            parsed = datetime.fromisoformat(value[:19])
+        except ValueError:
+            return None
+        if parsed.tzinfo is None and parsed.year >= 1000:
+            return parsed
+    return None
+
+
+def _payload_hash(metric_id, quantity, timestamp, properties_json):
+    """Digest of an event's payload (``timestamp`` None when not sent: a retried event
+    without a timestamp is a duplicate whatever the time)."""
+    return hashlib.blake2b(
+        f"{metric_id}|{quantity!r}|{timestamp.isoformat() if timestamp else ''}|"
+        f"{properties_json or ''}".encode(),
+        digest_size=16,
+    ).hexdigest()
+
+
+def _transaction_id(item):
+    """The transaction id of an ingested item for the report ("" when not a string)."""
+    value = item.get("transaction_id") if isinstance(item, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def day_start(day):
@@ -362,31 +412,22 @@ class Q2cUsageEvent(models.Model):
         report = {"accepted": 0, "duplicates": 0, "rejected": []}
         if not events:
             return report
-        rows = self._q2c_validate_batch(events, report["rejected"])
+        rejected = report["rejected"]
+        rows, repeats = self._q2c_validate_batch(events, rejected)
         if rows:
-            inserted = self._q2c_insert_rows(rows)
-            leftovers = [
-                row
-                for row in rows
-                if (row["subscription_id"], row["transaction_id"]) not in inserted
-            ]
-            stored = self._q2c_stored_hashes(leftovers) if leftovers else {}
-            for row in rows:
-                key = (row["subscription_id"], row["transaction_id"])
-                repeats = row["repeats"]
-                if key in inserted:
-                    report["accepted"] += 1
-                    report["duplicates"] += len(repeats)
-                elif stored.get(key) == row["payload_hash"]:
-                    report["duplicates"] += 1 + len(repeats)
-                else:
-                    for index in [row["index"], *repeats]:
-                        report["rejected"].append(
-                            self._q2c_reject(index, row["transaction_id"], "conflict")
-                        )
+            inserted, conflicts = self._q2c_insert_rows(rows)
+            # Not inserted and not a conflict: stored already with the same payload.
+            report["accepted"] = inserted
+            report["duplicates"] = len(rows) - inserted - len(conflicts)
+            for index, copies in repeats.items():
+                if index not in conflicts:
+                    report["duplicates"] += len(copies)
+            for index, transaction_id in conflicts.items():
+                for each in [index, *repeats.get(index, ())]:
+                    rejected.append(self._q2c_reject(each, transaction_id, "conflict"))
             # Raw SQL: nothing of these rows may linger in the ORM cache.
             self._q2c_invalidate_usage_cache()
-        report["rejected"].sort(key=lambda item: item["index"])
+        rejected.sort(key=lambda item: item["index"])
         return report
 
     # ------------------------------------------------------------------
@@ -409,10 +450,16 @@ class Q2cUsageEvent(models.Model):
     @api.model
     def _q2c_validate_batch(self, events, rejected):
         """Validate ``events`` in Python with a constant number of queries whatever their
-        count: returns the rows to insert and appends the bad items to ``rejected``.
-        Duplicates within the batch are resolved here: the first occurrence is kept (its
-        ``repeats`` lists the indexes of identical copies), a different payload under the
-        same key is a conflict."""
+        count: returns ``(rows, repeats)`` and appends the bad items to ``rejected``.
+
+        ``rows`` are tuples in the order of ``STAGING_COLUMNS`` (the item's index first).
+        Duplicates within the batch are resolved here: the first occurrence is kept
+        (``repeats`` maps its index to the indexes of identical copies), a different payload
+        under the same key is a conflict.
+
+        The common shape of an event (known subscription and metric, string transaction id,
+        number quantity, ``YYYY-MM-DDTHH:MM:SS[Z]`` timestamp) is checked inline; anything
+        else goes through ``_q2c_check_item``, which names what is wrong."""
         # 1. What to look up.
         refs, ids, codes = set(), set(), set()
         for item in events:
@@ -460,61 +507,131 @@ class Q2cUsageEvent(models.Model):
                 .sorted(lambda m: bool(m.company_id))
             ):
                 metrics[(metric.code, metric.company_id.id)] = MetricInfo(metric.id, metric.code)
-        usage_metrics = self._q2c_usage_metrics_by_subscription(list(by_id))
+        lookups = (by_ref, by_id, metrics, self._q2c_usage_metrics_by_subscription(list(by_id)))
 
-        rows = []
-        seen = {}
+        # 4. The events. ``targets`` caches, per (subscription, subscription_id, metric) as
+        # sent, what they resolve to when it is good: (subscription id, metric id, state,
+        # unbillable reason).
+        targets = {}
+        now = fields.Datetime.now()
+        rows, repeats, seen = [], {}, {}
+        check_item = self._q2c_check_item
         for index, item in enumerate(events):
-            if not isinstance(item, dict):
-                rejected.append(
-                    self._q2c_reject(
-                        index,
-                        "",
-                        _(
-                            "the event must be a dictionary (struct), got %(type)s",
-                            type=type(item).__name__,
-                        ),
-                    )
-                )
-                continue
-            transaction_id = item.get("transaction_id")
-            if not INGEST_KEYS.issuperset(item):
-                rejected.append(
-                    self._q2c_reject(
-                        index,
-                        transaction_id,
-                        _(
-                            "unknown key(s) %(keys)s (expected: %(expected)s)",
-                            keys=", ".join(sorted(map(str, set(item) - INGEST_KEYS))),
-                            expected=", ".join(sorted(INGEST_KEYS)),
-                        ),
-                    )
-                )
-                continue
-            sub, error = self._q2c_resolve_subscription(item, by_ref, by_id)
-            if error:
-                rejected.append(self._q2c_reject(index, transaction_id, error))
-                continue
-            metric, error = self._q2c_resolve_metric(item, sub, metrics)
-            if error:
-                rejected.append(self._q2c_reject(index, transaction_id, error))
-                continue
-            row, error = self._q2c_check_event(item, sub, metric, usage_metrics)
-            if error:
-                rejected.append(self._q2c_reject(index, transaction_id, error))
-                continue
-            row["index"] = index
-            row["repeats"] = []
-            key = (row["subscription_id"], row["transaction_id"])
+            row = None
+            if type(item) is dict and item.keys() <= INGEST_KEYS:
+                get = item.get
+                key = (get("subscription"), get("subscription_id"), get("metric"))
+                target = False
+                if type(key[0]) in _REF_TYPES and type(key[1]) in _ID_TYPES and type(key[2]) is str:
+                    target = targets.get(key)
+                    if target is None:
+                        target = targets[key] = self._q2c_target(key, lookups)
+                transaction_id = get("transaction_id")
+                quantity = get("quantity", 1)
+                properties = get("properties")
+                raw_timestamp = get("timestamp")
+                timestamp = now if raw_timestamp is None else _fast_timestamp(raw_timestamp)
+                if (
+                    target
+                    and type(transaction_id) is str
+                    and 0 < len(transaction_id) <= TRANSACTION_ID_SIZE
+                    and not transaction_id[0].isspace()
+                    and not transaction_id[-1].isspace()
+                    and "\x00" not in transaction_id
+                    and type(quantity) in (int, float)
+                    and 0 <= quantity < math.inf
+                    and timestamp is not None
+                    and (properties is None or type(properties) is dict)
+                ):
+                    properties_json = _JSON.encode(properties) if properties else None
+                    if properties_json is None or "\\u0000" not in properties_json:
+                        quantity = float(quantity)
+                        row = (
+                            index,
+                            target[0],
+                            target[1],
+                            transaction_id,
+                            quantity,
+                            timestamp,
+                            properties_json,
+                            target[2],
+                            target[3],
+                            _payload_hash(
+                                target[1],
+                                quantity,
+                                None if raw_timestamp is None else timestamp,
+                                properties_json,
+                            ),
+                        )
+            if row is None:
+                row, error = check_item(index, item, lookups)
+                if error:
+                    rejected.append(self._q2c_reject(index, _transaction_id(item), error))
+                    continue
+            key = (row[1], row[3])
             first = seen.get(key)
             if first is None:
                 seen[key] = row
                 rows.append(row)
-            elif first["payload_hash"] == row["payload_hash"]:
-                first["repeats"].append(index)
+            elif first[-1] == row[-1]:
+                repeats.setdefault(first[0], []).append(index)
             else:
-                rejected.append(self._q2c_reject(index, transaction_id, "conflict"))
-        return rows
+                rejected.append(self._q2c_reject(index, row[3], "conflict"))
+        return rows, repeats
+
+    @api.model
+    def _q2c_target(self, key, lookups):
+        """``(subscription id, metric id, state, unbillable reason)`` of an event sent with
+        ``key`` (subscription, subscription_id, metric), or False when that does not resolve
+        to an open subscription and a metric (``_q2c_check_item`` then says why)."""
+        by_ref, by_id, metrics, usage_metrics = lookups
+        ref, sub_id, code = key
+        item = {"subscription": ref, "subscription_id": sub_id, "metric": code}
+        sub, error = self._q2c_resolve_subscription(item, by_ref, by_id)
+        if error or sub.state == "closed":
+            return False
+        metric, error = self._q2c_resolve_metric(item, sub, metrics)
+        if error:
+            return False
+        reason = self._q2c_unbillable_reason(sub, metric, usage_metrics)
+        return (sub.id, metric.id, "unbillable" if reason else "pending", reason or None)
+
+    @api.model
+    def _q2c_check_item(self, index, item, lookups):
+        """``(row, None)`` of one ingested item (a tuple in the order of ``STAGING_COLUMNS``)
+        or ``(None, error)``, the error naming the field at fault."""
+        if not isinstance(item, dict):
+            return None, _(
+                "the event must be a dictionary (struct), got %(type)s", type=type(item).__name__
+            )
+        if not INGEST_KEYS.issuperset(item):
+            return None, _(
+                "unknown key(s) %(keys)s (expected: %(expected)s)",
+                keys=", ".join(sorted(map(str, set(item) - INGEST_KEYS))),
+                expected=", ".join(sorted(INGEST_KEYS)),
+            )
+        by_ref, by_id, metrics, usage_metrics = lookups
+        sub, error = self._q2c_resolve_subscription(item, by_ref, by_id)
+        if error:
+            return None, error
+        metric, error = self._q2c_resolve_metric(item, sub, metrics)
+        if error:
+            return None, error
+        row, error = self._q2c_check_event(item, sub, metric, usage_metrics)
+        if error:
+            return None, error
+        return (
+            index,
+            row["subscription_id"],
+            row["metric_id"],
+            row["transaction_id"],
+            row["quantity"],
+            row["timestamp"],
+            row["properties_json"],
+            row["state"],
+            row["unbillable_reason"],
+            row["payload_hash"],
+        ), None
 
     @api.model
     def _q2c_resolve_subscription(self, item, by_ref, by_id):
@@ -588,6 +705,8 @@ class Q2cUsageEvent(models.Model):
             return None, _(
                 "transaction_id: longer than %(size)s characters", size=TRANSACTION_ID_SIZE
             )
+        if "\x00" in transaction_id:
+            return None, _("transaction_id: must not hold a NUL character")
         if not sub:
             return None, _("subscription_id: required")
         if sub.state == "closed":
@@ -623,12 +742,12 @@ class Q2cUsageEvent(models.Model):
             )
         else:
             properties_json = _JSON.encode(properties)
+        if properties_json and "\\u0000" in properties_json:
+            return None, _("properties: must not hold a NUL character (\\u0000)")
         given = raw_timestamp not in (None, False, "")
-        payload_hash = hashlib.blake2b(
-            f"{metric.id}|{quantity!r}|{timestamp.isoformat() if given else ''}|"
-            f"{properties_json or ''}".encode(),
-            digest_size=16,
-        ).hexdigest()
+        payload_hash = _payload_hash(
+            metric.id, quantity, timestamp if given else None, properties_json
+        )
         reason = self._q2c_unbillable_reason(sub, metric, usage_metrics)
         return {
             "subscription_id": sub.id,
@@ -722,62 +841,68 @@ class Q2cUsageEvent(models.Model):
 
     @api.model
     def _q2c_insert_rows(self, rows):
-        """Insert ``rows`` with one ``INSERT ... ON CONFLICT DO NOTHING`` (no ORM create per
-        event) and return the keys ``(subscription_id, transaction_id)`` inserted."""
+        """Store ``rows`` (tuples in the order of ``STAGING_COLUMNS``, one per key): COPY into
+        a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``
+        (no ORM create per event, no per-value parameter for PostgreSQL to parse).
+
+        :return: ``(inserted, conflicts)``: the count of rows inserted and ``{index:
+            transaction_id}`` of the rows whose key is stored already with another payload
+            (looked up only when some row was not inserted).
+        """
         self.flush_model()
+        cr = self.env.cr
+        # One table per database session, emptied at each commit (and below, for a second
+        # call in the same transaction).
+        cr.execute(
+            SQL(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS",
+                SQL.identifier(STAGING_TABLE),
+                SQL(", ").join(
+                    SQL("%s %s", SQL.identifier(name), SQL(sql_type))
+                    for name, sql_type in STAGING_COLUMNS
+                ),
+            )
+        )
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        buffer.seek(0)
+        cr.copy_expert(f"COPY {STAGING_TABLE} FROM STDIN WITH (FORMAT csv)", buffer)
+        columns = SQL(", ").join(SQL.identifier(name) for name, __ in STAGING_COLUMNS[1:])
         # Key order: concurrent batches lock the unique index in the same order (no deadlock).
-        rows = sorted(rows, key=lambda row: (row["subscription_id"], row["transaction_id"]))
-        columns = [
-            ("subscription_id", "int4", "subscription_id"),
-            ("metric_id", "int4", "metric_id"),
-            ("transaction_id", "varchar", "transaction_id"),
-            ("quantity", "numeric", "quantity"),
-            ("timestamp", "timestamp", "timestamp"),
-            ("properties", "jsonb", "properties_json"),
-            ("state", "varchar", "state"),
-            ("unbillable_reason", "varchar", "unbillable_reason"),
-            ("payload_hash", "varchar", "payload_hash"),
-        ]
-        arrays = [
-            SQL(f"%s::{sql_type}[]", [row[key] for row in rows]) for __, sql_type, key in columns
-        ]
-        self.env.cr.execute(
+        cr.execute(
             SQL(
                 """
             INSERT INTO q2c_usage_event (%(columns)s, received_at)
-            SELECT batch.*, %(now)s
-              FROM unnest(%(arrays)s) AS batch(%(columns)s)
+            SELECT %(columns)s, %(now)s
+              FROM %(staging)s
+             ORDER BY subscription_id, transaction_id COLLATE "C"
                 ON CONFLICT (subscription_id, transaction_id) DO NOTHING
-            RETURNING subscription_id, transaction_id
             """,
-                columns=SQL(", ").join(SQL.identifier(name) for name, __, __ in columns),
-                arrays=SQL(", ").join(arrays),
+                columns=columns,
                 now=fields.Datetime.now(),
+                staging=SQL.identifier(STAGING_TABLE),
             )
         )
-        return set(self.env.cr.fetchall())
-
-    @api.model
-    def _q2c_stored_hashes(self, rows):
-        """``{(subscription_id, transaction_id): payload_hash}`` of stored events."""
-        self.env.cr.execute(
-            SQL(
-                """
-            SELECT e.subscription_id, e.transaction_id, e.payload_hash
-              FROM q2c_usage_event e
-              JOIN unnest(%s::int4[], %s::varchar[]) AS k(subscription_id, transaction_id)
-                ON e.subscription_id = k.subscription_id
-               AND e.transaction_id = k.transaction_id
-            """,
-                [row["subscription_id"] for row in rows],
-                [row["transaction_id"] for row in rows],
+        inserted = cr.rowcount
+        conflicts = {}
+        if inserted < len(rows):
+            # Whatever was not inserted is stored: same digest, a duplicate; else a conflict.
+            cr.execute(
+                SQL(
+                    """
+                SELECT s.n, s.transaction_id
+                  FROM %(staging)s s
+                  JOIN q2c_usage_event e
+                    ON e.subscription_id = s.subscription_id
+                   AND e.transaction_id = s.transaction_id
+                 WHERE e.payload_hash IS DISTINCT FROM s.payload_hash
+                """,
+                    staging=SQL.identifier(STAGING_TABLE),
+                )
             )
-        )
-        return {(sub_id, txn): digest for sub_id, txn, digest in self.env.cr.fetchall()}
-
-    # ------------------------------------------------------------------
-    # Aggregation (billing, views)
-    # ------------------------------------------------------------------
+            conflicts = dict(cr.fetchall())
+        cr.execute(SQL("DELETE FROM %s", SQL.identifier(STAGING_TABLE)))
+        return inserted, conflicts
 
     @api.model
     def _q2c_invalidate_usage_cache(self):

@@ -65,6 +65,22 @@ class TestUsageIngest(Q2cUsageCommon):
             ("t-1", 40.0, datetime(2026, 1, 11)),
         )
 
+    def test_special_characters_are_stored_as_sent(self):
+        # Rows travel to PostgreSQL as CSV (COPY): quotes, separators, line breaks, backslashes
+        # and non-ASCII text come back unchanged, and a retry is a duplicate.
+        names = ['a,"b";c', "line\nbreak\r\tx", "back\\slash \\.", "\\N", "ünï €"]
+        properties = {"user": 'O\'Brien, "Bob"\n', "path": "C:\\x\\", 'k,"': "\\N"}
+        events = [
+            self._ev(self.sub, name, self.metric_calls, 1, properties=properties) for name in names
+        ]
+        self.assertEqual(self._ingest(events)["accepted"], len(names))
+        stored = self._events(self.sub)
+        self.assertEqual(sorted(stored.mapped("transaction_id")), sorted(names))
+        self.assertEqual(stored.mapped("properties"), [properties] * len(names))
+        self.assertEqual(
+            self._ingest(events), {"accepted": 0, "duplicates": len(names), "rejected": []}
+        )
+
     def test_empty_batch(self):
         self.assertEqual(self._ingest([]), {"accepted": 0, "duplicates": 0, "rejected": []})
 
@@ -200,6 +216,17 @@ class TestUsageIngest(Q2cUsageCommon):
             ({**good, "timestamp": 1767225600}, "timestamp: malformed"),
             ({**good, "properties": ["a"]}, "properties: must be a dictionary"),
             ({**good, "properties": "user=alice"}, "properties: must be a dictionary"),
+            # PostgreSQL cannot store a NUL character: the item, not the batch, is rejected.
+            ({**good, "transaction_id": "a\x00b"}, "transaction_id: must not hold a NUL"),
+            ({**good, "properties": {"user": "a\x00"}}, "properties: must not hold a NUL"),
+            # Shapes the inline check leaves to the detailed one.
+            ({**good, "subscription": ["x"]}, "subscription: must be a subscription reference"),
+            (
+                {**good, "subscription": None, "subscription_id": True},
+                "subscription_id: must be an integer",
+            ),
+            ({**good, "timestamp": "2026-01-10T10:00:00+01:00Z"}, "timestamp: malformed"),
+            ({**good, "timestamp": "0999-01-10T10:00:00"}, "timestamp: malformed"),
         ]
         events = [case for case, __ in cases] + [good]
         report = self._ingest(events)
@@ -312,18 +339,20 @@ class TestUsageIngest(Q2cUsageCommon):
         small, large = batch("small", 10), batch("large", 2000)
         retry = batch("large", 2000)
         retry[0]["quantity"] = 99
-        # Subscriptions, metrics, usage plans of the lines (2), the INSERT.
+        # Subscriptions, metrics, usage plans of the lines (2), the staging table (its
+        # CREATE IF NOT EXISTS and the DELETE after use; the COPY into it is not counted),
+        # the INSERT ... SELECT.
         self.env.invalidate_all()
-        with self.assertQueryCount(5):
+        with self.assertQueryCount(7):
             report = self._ingest(small)
         self.assertEqual(report["accepted"], 10)
         self.env.invalidate_all()
-        with self.assertQueryCount(5):
+        with self.assertQueryCount(7):
             report = self._ingest(large)
         self.assertEqual(report["accepted"], 2000)
         # Duplicates and conflicts: one more query (the stored digests), whatever their count.
         self.env.invalidate_all()
-        with self.assertQueryCount(6):
+        with self.assertQueryCount(8):
             report = self._ingest(retry)
         self.assertEqual(
             (report["accepted"], report["duplicates"], len(report["rejected"])), (0, 1999, 1)
