@@ -25,9 +25,6 @@ class TestQ2cRevrecRenewalCancellation(Q2cRevrecCommon):
                 "currency_id": self.usd.id,
                 "start_date": "2026-01-01",
                 "end_date": end_date,
-                # No payment term: a billing run's credit note (negative final invoice) with a
-                # payment term fails to balance in q2c_billing (reported separately).
-                "payment_term_id": False,
                 "line_ids": [
                     Command.create(
                         {
