@@ -492,7 +492,7 @@ class SaleOrder(models.Model):
         self.ensure_one()
         self.check_access("read")
         preview = self._q2c_compute_preview()
-        revenue = self._q2c_preview_revenue_schedule(preview)  # pylint: disable=assignment-from-none
+        revenue = self._q2c_preview_revenue_schedule(preview)
         if revenue is not None:
             preview["revenue_schedule"] = revenue
         return preview
@@ -1660,9 +1660,11 @@ class SaleOrder(models.Model):
         return {}, 0.0, []
 
     def _q2c_preview_revenue_schedule(self, preview):
-        """Hook for q2c_revrec: the revenue schedule [{"period", "amount"}] of the quote, or
-        None (no revenue recognition installed)."""
-        return None
+        """The revenue schedule [{"period", "amount"}] of the quote, from q2c_revrec's
+        ``_q2c_revenue_schedule_preview`` when it is installed, else None (q2c_cpq does not
+        depend on q2c_revrec)."""
+        schedule = getattr(self, "_q2c_revenue_schedule_preview", None)
+        return schedule() if schedule else None
 
     def _compute_q2c_preview_html(self):
         values = {}

@@ -146,6 +146,9 @@ class TestQ2cSaleOrder(Q2cRevrecCommon):
             self.env["q2c.revenue.contract"].search([("sale_order_id", "=", order.id)])
         )
         self.assertEqual(order.state, "draft")
+        if hasattr(order, "q2c_preview"):
+            # With q2c_cpq, the quote's preview (tab, PDF, XML-RPC) carries the same schedule.
+            self.assertEqual(order.q2c_preview()["revenue_schedule"], preview)
 
     def test_order_without_recognition_products(self):
         order = self._order([(self.product_plain, 1, 50.0, {})])
