@@ -535,6 +535,13 @@ class Q2cRevrecRun(models.Model):
         return result
 
     def _q2c_create_moves(self, buckets, journal):
+        """One posted move per bucket (journal, month, currency): revenue lines per account and
+        analytic distribution; contract asset and liability items per contract (the
+        ledger-subledger reconciliation reads them by contract).
+
+        Tens of thousands of contracts make as many journal items: Odoo's journal item
+        creation costs milliseconds per item, so each account's contract items are created
+        and posted as one item, then split per contract in SQL (``_q2c_split_items``)."""
         company = self.company_id
         company_currency = company.currency_id
         labels = {
@@ -542,11 +549,17 @@ class Q2cRevrecRun(models.Model):
             "deferred": _("Deferred revenue (contract liability)"),
             "unbilled": _("Unbilled revenue (contract asset)"),
         }
-        vals_list, keys = [], []
+        vals_list, keys, splits_of = [], [], []
         for key, bucket in buckets.items():
             currency, when = bucket["currency"], bucket["date"]
             period = when.strftime("%Y-%m")
-            lines = []
+
+            def to_balance(amount, currency=currency, when=when):
+                if currency == company_currency:
+                    return amount
+                return currency._convert(amount, company_currency, company, when)
+
+            groups = {}
             for (role, account_id, extra), units in sorted(
                 bucket["amounts"].items(),
                 key=lambda item: (item[0][0], item[0][1], str(item[0][2] or "")),
@@ -554,15 +567,33 @@ class Q2cRevrecRun(models.Model):
                 if not units:
                     continue
                 # Revenue lines are grouped by analytic distribution; contract asset and
-                # liability lines are kept per contract (ledger-subledger reconciliation).
-                analytic_key = extra if role == "revenue" else None
-                contract_id = extra if role != "revenue" else False
-                amount = tools.from_units(units, currency.rounding)
-                balance = (
-                    amount
-                    if currency == company_currency
-                    else currency._convert(amount, company_currency, company, when)
-                )
+                # liability items are kept per contract.
+                group_key = (role, account_id, extra if role == "revenue" else None)
+                group = groups.setdefault(group_key, [])
+                if role != "revenue":
+                    amount = tools.from_units(units, currency.rounding)
+                    group.append([extra, amount, to_balance(amount)])
+                else:
+                    group.append(units)
+            if journal.restrict_mode_hash_table:
+                # An inalterable journal hashes its items on posting: no split afterwards.
+                groups = {
+                    (role, account_id, analytic_key if role == "revenue" else member[0]): (
+                        members if role == "revenue" else [member]
+                    )
+                    for (role, account_id, analytic_key), members in groups.items()
+                    for member in (members[:1] if role == "revenue" else members)
+                }
+            lines, line_splits = [], []
+            for (role, account_id, analytic_key), members in groups.items():
+                if role == "revenue":
+                    amount = tools.from_units(sum(members), currency.rounding)
+                    balance, contract_id, splits = to_balance(amount), False, None
+                else:
+                    amount = currency.round(sum(member[1] for member in members))
+                    balance = company_currency.round(sum(member[2] for member in members))
+                    contract_id = members[0][0] if len(members) == 1 else False
+                    splits = members if len(members) > 1 else None
                 lines.append(
                     {
                         "name": f"{labels[role]} {period}",
@@ -571,20 +602,32 @@ class Q2cRevrecRun(models.Model):
                         "amount_currency": amount,
                         "balance": balance,
                         "analytic_distribution": json.loads(analytic_key)
-                        if analytic_key
+                        if analytic_key and role == "revenue"
                         else False,
                         "q2c_revrec_role": role,
                         "q2c_revenue_contract_id": contract_id,
                     }
                 )
+                line_splits.append(splits)
             if lines and currency != company_currency:
                 difference = company_currency.round(-sum(line["balance"] for line in lines))
                 if difference:
-                    biggest = max(lines, key=lambda line: abs(line["balance"]))
+                    index = max(range(len(lines)), key=lambda i: abs(lines[i]["balance"]))
+                    biggest = lines[index]
                     biggest["balance"] = company_currency.round(biggest["balance"] + difference)
+                    if line_splits[index]:
+                        split = max(line_splits[index], key=lambda member: abs(member[2]))
+                        split[2] = company_currency.round(split[2] + difference)
             if not lines:
                 continue
             keys.append(key)
+            splits_of.append(
+                [
+                    (line["q2c_revrec_role"], line["account_id"], splits)
+                    for line, splits in zip(lines, line_splits, strict=True)
+                    if splits
+                ]
+            )
             vals_list.append(
                 {
                     "move_type": "entry",
@@ -599,10 +642,84 @@ class Q2cRevrecRun(models.Model):
             )
         moves = self.env["account.move"].create(vals_list)
         moves._post(soft=False)
+        self._q2c_split_items(moves, splits_of)
         Move = self.env["account.move"]
         move_of = dict.fromkeys(buckets, Move)
         move_of.update(zip(keys, moves, strict=True))
         return move_of
+
+    def _q2c_split_items(self, moves, splits_of):
+        """Replace each posted journal item that stands for several contracts by one item per
+        contract: copies of the item (same move, account, dates, state, labels) with the
+        contract's amounts, in one INSERT ... SELECT per item, then delete the item. The
+        amounts add up to the item's, so the move stays balanced and its totals unchanged."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT column_name FROM information_schema.columns
+                 WHERE table_name = 'account_move_line' AND table_schema = current_schema()
+                """
+            )
+        )
+        amount_columns = {
+            "id",
+            "balance",
+            "debit",
+            "credit",
+            "amount_currency",
+            "amount_residual",
+            "amount_residual_currency",
+            "reconciled",
+            "price_subtotal",
+            "price_total",
+            "q2c_revenue_contract_id",
+        }
+        copied = [row[0] for row in self.env.cr.fetchall() if row[0] not in amount_columns]
+        columns = SQL(", ").join(SQL.identifier(column) for column in copied)
+        source_columns = SQL(", ").join(SQL.identifier("aml", column) for column in copied)
+        for move, splits in zip(moves, splits_of, strict=True):
+            for role, account_id, members in splits:
+                item = move.line_ids.filtered(
+                    lambda line, role=role, account_id=account_id: (
+                        line.q2c_revrec_role == role
+                        and line.account_id.id == account_id
+                        and not line.q2c_revenue_contract_id
+                    )
+                )
+                item.ensure_one()
+                self.env.cr.execute(
+                    SQL(
+                        """
+                        INSERT INTO account_move_line (%(columns)s, balance, debit, credit,
+                               amount_currency, amount_residual, amount_residual_currency,
+                               reconciled, price_subtotal, price_total, q2c_revenue_contract_id)
+                        SELECT %(source)s, s.balance, GREATEST(s.balance, 0),
+                               GREATEST(-s.balance, 0), s.amount_currency,
+                               CASE WHEN acc.reconcile THEN s.balance ELSE 0 END,
+                               CASE WHEN acc.reconcile THEN s.amount_currency ELSE 0 END,
+                               FALSE,
+                               CASE WHEN aml.price_subtotal = 0 THEN 0 ELSE s.amount_currency END,
+                               CASE WHEN aml.price_total = 0 THEN 0 ELSE s.amount_currency END,
+                               s.contract_id
+                          FROM account_move_line aml
+                          JOIN account_account acc ON acc.id = aml.account_id,
+                               unnest(%(contracts)s::int[], %(amounts)s::numeric[],
+                                      %(balances)s::numeric[])
+                                   AS s(contract_id, amount_currency, balance)
+                         WHERE aml.id = %(item)s
+                        """,
+                        columns=columns,
+                        source=source_columns,
+                        contracts=[member[0] for member in members],
+                        amounts=[member[1] for member in members],
+                        balances=[member[2] for member in members],
+                        item=item.id,
+                    )
+                )
+                self.env.cr.execute(SQL("DELETE FROM account_move_line WHERE id = %s", item.id))
+        self.env["account.move.line"].invalidate_model()
+        moves.invalidate_recordset(["line_ids"])
 
     def _q2c_mark_posted(self, line_updates, move_of, buckets):
         if not line_updates:

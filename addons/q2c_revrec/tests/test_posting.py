@@ -114,11 +114,16 @@ class TestQ2cPosting(Q2cRevrecCommon):
         self.assertEqual(with_analytic.balance, -34.0)
         self.assertEqual(with_analytic.analytic_distribution, analytic)
         self.assertEqual(with_analytic.analytic_line_ids.amount, 34.0)
-        self.assertEqual(
-            len(lines.filtered(lambda line: line.account_id == self.unbilled_account)),
-            3,
-            "contract asset lines are kept per contract",
-        )
+        unbilled = lines.filtered(lambda line: line.account_id == self.unbilled_account)
+        self.assertEqual(len(unbilled), 3, "contract asset lines are kept per contract")
+        self.assertEqual(unbilled.q2c_revenue_contract_id, first + second + third)
+        self.assertEqual(unbilled.mapped("balance"), [17.0, 17.0, 17.0])
+        self.assertEqual(unbilled.mapped("debit"), [17.0, 17.0, 17.0])
+        move = lines.move_id
+        self.assertEqual(set(unbilled.mapped("parent_state")), {"posted"})
+        self.assertEqual(set(unbilled.mapped("move_name")), {move.name})
+        self.assertEqual(set(unbilled.mapped("date")), {move.date})
+        self.assertEqual(move.amount_total, 51.0)
         self.assertEqual(self.usd.round(sum(lines.mapped("balance"))), 0.0)
         self.assertEqual(
             (first + second + third)
