@@ -178,6 +178,7 @@ def main():
 
         metrics_month()
         timeline_report()  # warm-up
+        load_before = [round(value, 2) for value in os.getloadavg()]
         year_ms, year_samples = median_ms(metrics_last_year)
         month_ms, _ = median_ms(metrics_month)
         timeline_ms, timeline_samples = median_ms(timeline_report)
@@ -188,6 +189,8 @@ def main():
             {
                 "subscriptions": len(subs),
                 "movements": movements,
+                "load_average_before": load_before,
+                "load_average_after": [round(value, 2) for value in os.getloadavg()],
                 "setup_s": round(t_setup.seconds, 1),
                 "rebuild_s": round(t_rebuild.seconds, 1),
                 "rebuild_subscriptions_per_s": round(len(subs) / t_rebuild.seconds, 1),
