@@ -416,21 +416,7 @@ class Q2cSubscription(models.Model):
 
     @api.constrains("currency_id", "line_ids")
     def _check_line_currency(self):
-        for sub in self:
-            for line in sub.line_ids:
-                plan = line.price_plan_id
-                if plan and plan.currency_id != sub.currency_id:
-                    raise ValidationError(
-                        _(
-                            "%(sub)s, line %(line)s: the price plan %(plan)s is in %(plan_currency)s, "
-                            "the subscription in %(currency)s.",
-                            sub=sub.name,
-                            line=line.name or line.product_id.display_name,
-                            plan=plan.name,
-                            plan_currency=plan.currency_id.name,
-                            currency=sub.currency_id.name,
-                        )
-                    )
+        self.line_ids._check_plan_currency()
 
     # ------------------------------------------------------------------
     # CRUD

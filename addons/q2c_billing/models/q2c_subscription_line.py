@@ -192,7 +192,14 @@ class Q2cSubscriptionLine(models.Model):
                         product=line.product_id.display_name,
                     )
                 )
-            if plan.currency_id != sub.currency_id:
+        self._check_plan_currency()
+
+    def _check_plan_currency(self):
+        """The lines' price plans are in their subscription's currency (checked when either
+        changes)."""
+        for line in self:
+            plan, sub = line.price_plan_id, line.subscription_id
+            if plan and plan.currency_id != sub.currency_id:
                 raise ValidationError(
                     _(
                         "%(sub)s, line %(line)s: the price plan %(plan)s is in %(plan_currency)s, "
