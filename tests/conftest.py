@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 import xmlrpc.client
@@ -179,3 +180,28 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped and exitstatus == 0:
         print(f"\n{len(skipped)} test(s) skipped: a skipped test fails the run")
         session.exitstatus = 1
+
+
+def run_concurrently(rpc, model, method, *args, count=2):
+    """Call ``model.method(*args)`` from ``count`` clients released at the same instant (a
+    barrier), each in its own thread and connection; returns their results in order and fails
+    the test when a call raised or did not return."""
+    barrier = threading.Barrier(count)
+    results, failures = [None] * count, []
+
+    def run(index):
+        client = rpc.clone()
+        barrier.wait()
+        try:
+            results[index] = client.call(model, method, *args)
+        except Exception as error:
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not failures, failures
+    assert all(result is not None for result in results), results
+    return results

@@ -6,8 +6,9 @@ really overlap. The billed-period table's unique constraint decides: one run bil
 skips (or finds nothing due once the first committed).
 """
 
-import threading
 from collections import Counter
+
+from conftest import run_concurrently
 
 SUBSCRIPTIONS = 24
 DAY = "2026-03-01"
@@ -71,24 +72,7 @@ def _setup(rpc):
 
 def test_two_runs_racing_bill_each_period_once(rpc):
     subs = _setup(rpc)
-    barrier = threading.Barrier(2)
-    results, failures = [None, None], []
-
-    def run(index):
-        client = rpc.clone()
-        barrier.wait()
-        try:
-            results[index] = client.call("q2c.billing.run", "run_billing", DAY)
-        except Exception as error:
-            failures.append(repr(error))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
-    assert not failures, failures
-    assert all(result is not None for result in results)
+    results = run_concurrently(rpc, "q2c.billing.run", "run_billing", DAY)
     assert all(result["errors"] == [] for result in results), results
 
     # Together the two runs billed every subscription once.

@@ -13,8 +13,9 @@ refused: each retry due is charged once (one ``payment.transaction`` per invoice
 never twice, although both runs try.
 """
 
-import threading
 from collections import Counter
+
+from conftest import run_concurrently
 
 INVOICES = 20
 INVOICE_DATE = "2020-01-10"
@@ -97,25 +98,7 @@ def _setup(rpc, tag="", start=INVOICE_DATE):
 
 
 def _race(rpc, day):
-    barrier = threading.Barrier(2)
-    results, failures = [None, None], []
-
-    def run(index):
-        client = rpc.clone()
-        barrier.wait()
-        try:
-            results[index] = client.call("q2c.dunning.run", "run_dunning", day)
-        except Exception as error:
-            failures.append(repr(error))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
-    assert not failures, failures
-    assert all(result is not None for result in results), results
-    return results
+    return run_concurrently(rpc, "q2c.dunning.run", "run_dunning", day)
 
 
 def _state(rpc, invoices):
