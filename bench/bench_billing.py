@@ -20,8 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_usage import _proc_cpu
-from common import bench_env, timed, write_result
+from common import bench_env, proc_cpu, timed, write_result
 
 N = int(os.environ.get("Q2C_BENCH_N", "2000"))
 NAIVE_N = int(os.environ.get("Q2C_BENCH_NAIVE_N", str(max(N // 10, 50))))
@@ -201,12 +200,12 @@ class _Cpu:
         self.backend = env.cr.fetchone()[0]
 
     def __enter__(self):
-        self.start = (time.process_time(), _proc_cpu(self.backend, children=False))
+        self.start = (time.process_time(), proc_cpu(self.backend, children=False))
         return self
 
     def __exit__(self, *exc):
         self.odoo = time.process_time() - self.start[0]
-        self.postgresql = _proc_cpu(self.backend, children=False) - self.start[1]
+        self.postgresql = proc_cpu(self.backend, children=False) - self.start[1]
 
     def per_invoice_ms(self, count):
         return {

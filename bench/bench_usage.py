@@ -48,7 +48,7 @@ import urllib.request
 import xmlrpc.client
 from datetime import date, datetime, timedelta
 
-from common import ROOT, bench_env, timed, write_result
+from common import ROOT, bench_env, proc_cpu, timed, write_result
 
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import OdooServer, _free_port  # the live-server harness
@@ -209,18 +209,6 @@ def setup(env):
     return subs
 
 
-def _proc_cpu(pid, children=True):
-    """CPU seconds of a process (and of its reaped children), 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            parts = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # utime, stime, cutime, cstime: fields 14-17 of proc(5) (parts starts at field 3)
-    ticks = parts[11:15] if children else parts[11:13]
-    return sum(int(value) for value in ticks) / os.sysconf("SC_CLK_TCK")
-
-
 def _http_workers(master):
     """The HTTP worker processes of an Odoo server (not its gevent process)."""
     workers = []
@@ -250,10 +238,10 @@ def server_cpu(server, cr):
     master = server.proc.pid
     return {
         "odoo": {
-            master: _proc_cpu(master, children=False),
-            **{pid: _proc_cpu(pid) for pid in _http_workers(master)},
+            master: proc_cpu(master, children=False),
+            **{pid: proc_cpu(pid) for pid in _http_workers(master)},
         },
-        "postgresql": {pid: _proc_cpu(pid) for pid in backends},
+        "postgresql": {pid: proc_cpu(pid) for pid in backends},
     }
 
 
@@ -352,13 +340,13 @@ def ingest_in_process(env, refs, total):
     accepted = 0
     env.cr.execute("SELECT pg_backend_pid()")
     backend = env.cr.fetchone()[0]
-    cpu_start, pg_start = time.process_time(), _proc_cpu(backend)
+    cpu_start, pg_start = time.process_time(), proc_cpu(backend)
     with timed() as elapsed:
         for batch_index in range(math.ceil(total / BATCH)):
             report = Event.ingest(make_events(batch_index, refs, total, "ip"))
             env.cr.commit()
             accepted += report["accepted"]
-    cpu = {"odoo": time.process_time() - cpu_start, "postgresql": _proc_cpu(backend) - pg_start}
+    cpu = {"odoo": time.process_time() - cpu_start, "postgresql": proc_cpu(backend) - pg_start}
     return {
         "ingest_inprocess_cpu_us_per_event": {
             name: round(value * 1e6 / total, 1) for name, value in cpu.items()
@@ -422,13 +410,13 @@ def main():
         subs = Sub.browse(subs.ids)
         env.cr.execute("SELECT pg_backend_pid()")
         backend = env.cr.fetchone()[0]
-        cpu_start, pg_start = time.process_time(), _proc_cpu(backend)
+        cpu_start, pg_start = time.process_time(), proc_cpu(backend)
         with timed() as rate_time:
             rated = Sub._q2c_rate_usage_batch(subs, date(2026, 1, 1), date(2026, 1, 31))
         # CPU seconds (this process and its PostgreSQL backend): what the load changes least.
         figures["rate_cpu_seconds"] = {
             "odoo": round(time.process_time() - cpu_start, 2),
-            "postgresql": round(_proc_cpu(backend) - pg_start, 2),
+            "postgresql": round(proc_cpu(backend) - pg_start, 2),
         }
         charges = [charge for sub_charges in rated.values() for charge in sub_charges]
         figures.update(

@@ -91,3 +91,15 @@ def write_result(name, figures):
     out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     for key, value in figures.items():
         print(f"  {key}: {value}")
+
+
+def proc_cpu(pid, children=True):
+    """CPU seconds of a process (and of its reaped children), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            parts = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5) (parts starts at field 3)
+    ticks = parts[11:15] if children else parts[11:13]
+    return sum(int(value) for value in ticks) / os.sysconf("SC_CLK_TCK")
