@@ -1,6 +1,6 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import float_compare, float_is_zero, float_repr, float_round
+from odoo.tools import float_compare, float_is_zero, float_repr, float_round, format_date
 
 
 class Q2cConfigRule(models.Model):
@@ -147,13 +147,41 @@ class Q2cConfigRule(models.Model):
         return False
 
     @api.model
-    def _q2c_line_quantity(self, line):
-        """Quantity of `line` in its product's unit of measure."""
+    def _q2c_line_quantity(self, line, month=0):
+        """Quantity of `line` in its product's unit of measure; on a ramped line, the quantity
+        of the ramp step in effect `month` months after the quote's start."""
+        quantity = line.product_uom_qty
+        if line.q2c_ramp_step_ids:
+            quantity = line._q2c_ramp_step_at(month).quantity
         if line.product_uom and line.product_id and line.product_uom != line.product_id.uom_id:
-            return line.product_uom._compute_quantity(
-                line.product_uom_qty, line.product_id.uom_id, round=False
-            )
-        return line.product_uom_qty
+            return line.product_uom._compute_quantity(quantity, line.product_id.uom_id, round=False)
+        return quantity
+
+    @api.model
+    def _q2c_ramp_months(self, lines):
+        """The months (counted from the quote's start) at which the quantities of `lines` can
+        change: 0 and the first month of every later ramp step. Quantity rules hold at each."""
+        months = {0}
+        for line in lines.filtered("q2c_ramp_step_ids"):
+            elapsed = 0
+            for step in line._q2c_ramp_steps()[:-1]:
+                elapsed += step.months
+                months.add(elapsed)
+        return sorted(months)
+
+    @api.model
+    def _q2c_ramp_date(self, lines, month):
+        """The first day of the ramp step of `lines` starting `month` months after the quote's
+        start (False for month 0 or no such step)."""
+        if not month:
+            return False
+        for line in lines.filtered("q2c_ramp_step_ids"):
+            elapsed = 0
+            for step in line._q2c_ramp_steps():
+                if elapsed == month:
+                    return step.date_start
+                elapsed += step.months
+        return False
 
     def _q2c_auto_add_quantity(self, trigger_quantity):
         """Quantity of a target product added by an auto_add rule."""
@@ -318,32 +346,51 @@ class Q2cConfigRule(models.Model):
         if self.target_product_ids and self.min_quantity:
             # Required targets absent from the quote count as zero.
             products |= self.target_product_ids
+        digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
         for product in products:
             product_lines = constrained.filtered(
                 lambda ln, product=product: ln.product_id == product
             )
-            quantity = sum(self._q2c_line_quantity(line) for line in product_lines)
-            digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
+            # The bounds hold over the whole term: the quantity at the start of every ramp step
+            # counts, the lowest for the minimum and the highest for the maximum.
+            quantities = [
+                (month, sum(self._q2c_line_quantity(line, month) for line in product_lines))
+                for month in self._q2c_ramp_months(product_lines)
+            ]
+            low_month, low = min(quantities, key=lambda item: item[1])
+            high_month, high = max(quantities, key=lambda item: item[1])
             last_line = product_lines[-1:]
+            # A ramped line is mended in its ramp, not by setting the line's quantity.
+            fixable = bool(last_line) and not last_line.q2c_ramp_step_ids
             if (
                 self.min_quantity
-                and float_compare(quantity, self.min_quantity, precision_digits=digits) < 0
+                and float_compare(low, self.min_quantity, precision_digits=digits) < 0
             ):
-                fix = (
-                    {
+                fix = None
+                if not last_line:
+                    fix = {"type": "add", "product_id": product.id, "quantity": self.min_quantity}
+                elif fixable:
+                    fix = {
                         "type": "set_quantity",
                         "line": last_line,
-                        "quantity": last_line.product_uom_qty + self.min_quantity - quantity,
+                        "quantity": last_line.product_uom_qty + self.min_quantity - low,
                     }
-                    if last_line
-                    else {"type": "add", "product_id": product.id, "quantity": self.min_quantity}
-                )
+                ramp_date = self._q2c_ramp_date(product_lines, low_month)
                 issues.append(
                     self._q2c_issue(
                         _(
+                            "%(product)s: the quantity %(quantity)s from %(date)s (ramp step) is "
+                            "below the minimum %(minimum)s.",
+                            product=product.display_name,
+                            quantity=self._q2c_format_quantity(low),
+                            date=format_date(self.env, ramp_date),
+                            minimum=self._q2c_format_quantity(self.min_quantity),
+                        )
+                        if ramp_date
+                        else _(
                             "%(product)s: the quantity %(quantity)s is below the minimum %(minimum)s.",
                             product=product.display_name,
-                            quantity=self._q2c_format_quantity(quantity),
+                            quantity=self._q2c_format_quantity(low),
                             minimum=self._q2c_format_quantity(self.min_quantity),
                         ),
                         product_lines or triggers,
@@ -353,20 +400,28 @@ class Q2cConfigRule(models.Model):
                 )
             if (
                 self.max_quantity
-                and float_compare(quantity, self.max_quantity, precision_digits=digits) > 0
+                and float_compare(high, self.max_quantity, precision_digits=digits) > 0
             ):
-                new_quantity = last_line.product_uom_qty - (quantity - self.max_quantity)
-                fix = (
-                    {"type": "set_quantity", "line": last_line, "quantity": new_quantity}
-                    if float_compare(new_quantity, 0, precision_digits=digits) > 0
-                    else None
-                )
+                fix = None
+                new_quantity = last_line.product_uom_qty - (high - self.max_quantity)
+                if fixable and float_compare(new_quantity, 0, precision_digits=digits) > 0:
+                    fix = {"type": "set_quantity", "line": last_line, "quantity": new_quantity}
+                ramp_date = self._q2c_ramp_date(product_lines, high_month)
                 issues.append(
                     self._q2c_issue(
                         _(
+                            "%(product)s: the quantity %(quantity)s from %(date)s (ramp step) is "
+                            "above the maximum %(maximum)s.",
+                            product=product.display_name,
+                            quantity=self._q2c_format_quantity(high),
+                            date=format_date(self.env, ramp_date),
+                            maximum=self._q2c_format_quantity(self.max_quantity),
+                        )
+                        if ramp_date
+                        else _(
                             "%(product)s: the quantity %(quantity)s is above the maximum %(maximum)s.",
                             product=product.display_name,
-                            quantity=self._q2c_format_quantity(quantity),
+                            quantity=self._q2c_format_quantity(high),
                             maximum=self._q2c_format_quantity(self.max_quantity),
                         ),
                         product_lines,
@@ -377,38 +432,62 @@ class Q2cConfigRule(models.Model):
         return issues
 
     def _q2c_evaluate_ratio(self, targets, triggers):
-        trigger_quantity = sum(self._q2c_line_quantity(line) for line in triggers)
-        required = self._q2c_ratio_quantity(trigger_quantity)
-        have = sum(self._q2c_line_quantity(line) for line in targets)
         digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
-        if (
-            float_is_zero(required, precision_digits=digits)
-            or float_compare(have, required, precision_digits=digits) >= 0
-        ):
+        # The ratio holds over the whole term: the largest shortfall of any ramp step counts.
+        worst = None
+        for month in self._q2c_ramp_months(triggers | targets):
+            trigger_quantity = sum(self._q2c_line_quantity(line, month) for line in triggers)
+            required = self._q2c_ratio_quantity(trigger_quantity)
+            have = sum(self._q2c_line_quantity(line, month) for line in targets)
+            if (
+                float_is_zero(required, precision_digits=digits)
+                or float_compare(have, required, precision_digits=digits) >= 0
+            ):
+                continue
+            if (
+                worst is None
+                or float_compare(required - have, worst[1] - worst[2], precision_digits=digits) > 0
+            ):
+                worst = (month, required, have, trigger_quantity)
+        if worst is None:
             return []
+        month, required, have, trigger_quantity = worst
         last_line = targets[-1:]
-        if last_line:
+        if not last_line:
+            fix = {
+                "type": "add",
+                "product_id": self.target_product_ids[:1].id,
+                "quantity": required,
+            }
+        elif not last_line.q2c_ramp_step_ids:
             fix = {
                 "type": "set_quantity",
                 "line": last_line,
                 "quantity": last_line.product_uom_qty + required - have,
             }
         else:
-            fix = {
-                "type": "add",
-                "product_id": self.target_product_ids[:1].id,
-                "quantity": required,
-            }
+            fix = None  # a ramped target is mended in its ramp
+        ramp_date = self._q2c_ramp_date(triggers | targets, month)
+        values = {
+            "targets": self._q2c_names(self.target_product_ids),
+            "required": self._q2c_format_quantity(required),
+            "quantity": self._q2c_format_quantity(trigger_quantity),
+            "products": self._q2c_names(triggers.product_id),
+            "have": self._q2c_format_quantity(have),
+        }
         return [
             self._q2c_issue(
                 _(
+                    "%(targets)s: %(required)s needed for %(quantity)s %(products)s from "
+                    "%(date)s (ramp step), %(have)s on the quote.",
+                    date=format_date(self.env, ramp_date),
+                    **values,
+                )
+                if ramp_date
+                else _(
                     "%(targets)s: %(required)s needed for %(quantity)s %(products)s, %(have)s on "
                     "the quote.",
-                    targets=self._q2c_names(self.target_product_ids),
-                    required=self._q2c_format_quantity(required),
-                    quantity=self._q2c_format_quantity(trigger_quantity),
-                    products=self._q2c_names(triggers.product_id),
-                    have=self._q2c_format_quantity(have),
+                    **values,
                 ),
                 triggers | targets,
                 "ratio",

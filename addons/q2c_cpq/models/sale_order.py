@@ -208,6 +208,8 @@ class SaleOrder(models.Model):
         "order_line.product_uom_qty",
         "order_line.product_uom",
         "order_line.product_no_variant_attribute_value_ids",
+        "order_line.q2c_ramp_step_ids.quantity",
+        "order_line.q2c_ramp_step_ids.months",
         "company_id",
     )
     def _compute_q2c_config_issues(self):

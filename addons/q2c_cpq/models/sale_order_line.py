@@ -295,6 +295,18 @@ class SaleOrderLine(models.Model):
         self.ensure_one()
         return self.q2c_ramp_step_ids.sorted(lambda s: (s.sequence, s.id or 0))
 
+    def _q2c_ramp_step_at(self, month):
+        """The ramp step in effect `month` months after the quote's start (the last step runs
+        on after the others)."""
+        self.ensure_one()
+        steps = self._q2c_ramp_steps()
+        elapsed = 0
+        for step in steps:
+            elapsed += step.months
+            if month < elapsed:
+                return step
+        return steps[-1:]
+
     def _q2c_ramp_error_message(self):
         """Why the ramp of this line cannot go to a subscription, or False."""
         self.ensure_one()

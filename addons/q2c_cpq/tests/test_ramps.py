@@ -226,6 +226,60 @@ class TestQ2cRamps(Q2cCpqSubscriptionCommon):
             third.price_unit = 120.0
 
     @freeze_time("2025-12-15")
+    def test_quantity_rules_hold_in_every_ramp_step(self):
+        """A ramp cannot slip past a quantity rule: bounds and ratios hold at the start of every
+        step; a ramped line is mended in its ramp (no automatic fix), a plain one is fixed."""
+        rules = self.env["q2c.config.rule"]
+        bounds = rules.create(
+            {
+                "name": "Yearly seats: 10 to 25",
+                "rule_type": "quantity",
+                "product_ids": [Command.set(self.seat_yearly.ids)],
+                "min_quantity": 10,
+                "max_quantity": 25,
+            }
+        )
+        order, line = self._seat_ramp()  # 10, 20, 30 seats from 2026, 2027, 2028
+        self.assertEqual(
+            [issue["message"] for issue in order.q2c_check_configuration()],
+            ["Seat (yearly): the quantity 30 from 01/01/2028 (ramp step) is above the maximum 25."],
+        )
+        self.assertTrue(order.q2c_config_has_errors)
+        self.assertFalse(order.q2c_config_issues[0]["fix_label"])
+        first, second, third = line._q2c_ramp_steps()
+        third.quantity = 25
+        self.assertEqual(order.q2c_check_configuration(), [])
+        self.assertFalse(order.q2c_config_has_errors)
+        second.quantity = 8
+        self.assertEqual(
+            [issue["message"] for issue in order.q2c_check_configuration()],
+            ["Seat (yearly): the quantity 8 from 01/01/2027 (ramp step) is below the minimum 10."],
+        )
+        bounds.active = False
+        # One support unit per ten seats (rounded up) on a plain support line: year 3 (25
+        # seats, 3 needed) is the largest shortfall, and the fix covers every year.
+        rules.create(
+            {
+                "name": "Support per ten yearly seats",
+                "rule_type": "quantity",
+                "product_ids": [Command.set(self.seat_yearly.ids)],
+                "target_product_ids": [Command.set(self.support.ids)],
+                "ratio": 0.1,
+            }
+        )
+        order.order_line = [Command.create({"product_id": self.support.id, "product_uom_qty": 1})]
+        self.assertEqual(
+            [issue["message"] for issue in order.q2c_check_configuration()],
+            ["Support: 3 needed for 25 Seat (yearly) from 01/01/2028 (ramp step), 1 on the quote."],
+        )
+        self.assertEqual(order.q2c_config_issues[0]["fix_label"], "Set Support to 3")
+        order.action_q2c_apply_fix(order.q2c_config_issues[0]["key"])
+        support = order.order_line.filtered(lambda ln: ln.product_id == self.support)
+        self.assertEqual(support.product_uom_qty, 3)
+        self.assertEqual(order.q2c_check_configuration(), [])
+        self.assertEqual(first.quantity, 10)  # the ramp itself is left as typed
+
+    @freeze_time("2025-12-15")
     def test_step_discount_needs_approval_and_an_edit_asks_again(self):
         self.env["q2c.approval.rule"].create(
             {
