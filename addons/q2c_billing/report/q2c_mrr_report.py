@@ -182,10 +182,23 @@ class Q2cSaasMonthlyReport(models.Model):
     def _table_query(self):
         return SQL(
             """
-            WITH per_month AS (
+            WITH paying AS (
                 SELECT company_id, date AS month, SUM(mrr) AS mrr_end,
                        COUNT(*) AS customers_end
                   FROM q2c_mrr_report GROUP BY company_id, date
+            ), spans AS (
+                SELECT company_id, date_trunc('month', MIN(date))::date AS lo,
+                       date_trunc('month', GREATEST(MAX(date), CURRENT_DATE))::date AS hi
+                  FROM q2c_mrr_movement GROUP BY company_id
+            ), per_month AS (
+                -- Every month of the company's history, those ending with no paying customer
+                -- too (a month where all churned, the months before the next sale).
+                SELECT s.company_id, m.month::date AS month,
+                       COALESCE(p.mrr_end, 0) AS mrr_end,
+                       COALESCE(p.customers_end, 0) AS customers_end
+                  FROM spans s
+                 CROSS JOIN LATERAL generate_series(s.lo, s.hi, interval '1 month') AS m(month)
+                  LEFT JOIN paying p ON p.company_id = s.company_id AND p.month = m.month
             ), moves AS (
                 SELECT company_id, date_trunc('month', date)::date AS month,
                        SUM(mrr_delta) FILTER (WHERE type = 'new_business') AS new,

@@ -249,6 +249,31 @@ class TestSaasMetrics(Q2cSubscriptionCommon):
         self.assertAlmostEqual(february.ltv, expected, places=2)
         self.assertGreater(february.ltv, 0.0)
 
+    def test_monthly_report_months_without_paying_customers(self):
+        """The bridge has a row for every month, those ending with no paying customer too: each
+        month starts where the one before ended, and start + net movement = end."""
+        first, second = self.env["res.partner"].create([{"name": "Alone"}, {"name": "Next"}])
+        sub = self._q2c_subscription([(self.plan_seat, 10)], partner=first, start=date(2014, 1, 1))
+        sub.action_close("2014-02-09", "Too expensive")
+        self._q2c_subscription([(self.plan_seat, 5)], partner=second, start=date(2014, 4, 1))
+        self.env.flush_all()
+        rows = self.env["q2c.saas.monthly.report"].search(
+            [("company_id", "=", self.env.company.id), ("date", "<=", "2014-04-01")],
+            order="date",
+        )
+        self.assertEqual(
+            [(r.date, r.mrr_start, r.new, r.churn, r.mrr_end, r.customers_churned) for r in rows],
+            [
+                (date(2014, 1, 1), 0.0, 100.0, 0.0, 100.0, 0),
+                (date(2014, 2, 1), 100.0, 0.0, 100.0, 0.0, 1),
+                (date(2014, 3, 1), 0.0, 0.0, 0.0, 0.0, 0),
+                (date(2014, 4, 1), 0.0, 50.0, 0.0, 50.0, 0),
+            ],
+        )
+        self.assertEqual(rows[1].logo_churn_pct, 100.0)
+        for row in rows:
+            self.assertAlmostEqual(row.mrr_start + row.net_movement, row.mrr_end, places=2)
+
     def test_reports_reconcile(self):
         customer = self.env["res.partner"].create({"name": "Reported"})
         sub = self._q2c_subscription(
