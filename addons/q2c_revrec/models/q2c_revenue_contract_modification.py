@@ -302,9 +302,28 @@ class Q2cPerformanceObligation(models.Model):
             weights = [tools.days_inclusive(first, last) for first, last in segments]
         return segments, weights
 
+    def _q2c_current_parts(self, segments, weights):
+        """Units of the current revenue schedule (planned and posted) in each month of
+        ``segments`` (the obligation's term), or ``None`` while it is the even spread of the
+        allocated amount (no modification replanned it yet) or there is no schedule."""
+        self.ensure_one()
+        rounding = self.currency_id.rounding
+        scheduled = defaultdict(int)
+        for line in self.schedule_line_ids.filtered(lambda line: line.line_type == "revenue"):
+            scheduled[tools.month_end(line.date)] += tools.to_units(line.amount, rounding)
+        if not scheduled:
+            return None
+        parts = [scheduled.get(tools.month_end(first), 0) for first, _last in segments]
+        if parts == tools.cumulative_split(self._q2c_units(), weights):
+            return None
+        return parts
+
     def _q2c_split_at(self, day, new_end):
         """(units of allocated revenue satisfied before ``day`` under the current terms,
-        exact SSP of the goods remaining from ``day`` to ``new_end``)."""
+        exact SSP of the goods remaining from ``day`` to ``new_end``). Once a modification
+        replanned the obligation (a second amendment, a renewal after a renewal), the current
+        terms are its schedule: the months before ``day`` as scheduled, the month of ``day``
+        pro rata."""
         self.ensure_one()
         units = self._q2c_units()
         ssp = tools.to_fraction(self.ssp)
@@ -314,15 +333,25 @@ class Q2cPerformanceObligation(models.Model):
             return (units, Fraction(0)) if delivered else (0, ssp)
         if method == "usage" or not (self.start_date and self.end_date):
             return units, Fraction(0)
-        _segments, weights = self._q2c_weights(self.start_date, self.end_date)
+        segments, weights = self._q2c_weights(self.start_date, self.end_date)
         total = sum(weights)
-        before = (
-            sum(self._q2c_weights(self.start_date, day - timedelta(days=1))[1])
+        before_weights = (
+            self._q2c_weights(self.start_date, day - timedelta(days=1))[1]
             if day > self.start_date
-            else 0
+            else []
         )
-        before = min(before, total)
-        satisfied = tools.round_half_up(Fraction(units) * before / total) if total else units
+        before = min(sum(before_weights), total)
+        parts = self._q2c_current_parts(segments, weights)
+        if parts is None:
+            satisfied = tools.round_half_up(Fraction(units) * before / total) if total else units
+        else:
+            satisfied = Fraction(0)
+            for part, weight, done in zip(parts, weights, before_weights, strict=False):
+                satisfied += part if done >= weight else Fraction(part) * Fraction(done) / weight
+            # Periods booked outside the term (a catch-up after its end) count once it is over.
+            if day > self.end_date:
+                satisfied = units
+            satisfied = tools.round_half_up(satisfied)
         remaining_weight = (
             sum(self._q2c_weights(max(day, self.start_date), new_end)[1])
             if new_end and new_end >= max(day, self.start_date)
@@ -351,10 +380,12 @@ class Q2cPerformanceObligation(models.Model):
             segments, weights = self._q2c_weights(
                 self.start_date, min(day - timedelta(days=1), self.end_date)
             )
-            # The old schedule's cumulative amounts up to ``day``: months fully before it keep
-            # their amounts, the month of ``day`` takes the rest of the satisfied part.
-            _all, all_weights = self._q2c_weights(self.start_date, self.end_date)
-            old = tools.cumulative_split(self._q2c_units(), all_weights)
+            # The old schedule's amounts up to ``day``: months fully before it keep their
+            # amounts, the month of ``day`` takes the rest of the satisfied part.
+            all_segments, all_weights = self._q2c_weights(self.start_date, self.end_date)
+            old = self._q2c_current_parts(all_segments, all_weights)
+            if old is None:
+                old = tools.cumulative_split(self._q2c_units(), all_weights)
             parts = old[: len(segments)]
             parts[-1] = satisfied_units - sum(parts[:-1])
             periods += self._q2c_period_vals(segments, parts)

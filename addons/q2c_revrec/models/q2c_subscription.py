@@ -2,6 +2,8 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import Command, _, api, fields, models
 
+from odoo.addons.q2c_billing.tools import period as periods
+
 EVERGREEN_TERM_MONTHS = 12
 
 
@@ -36,8 +38,48 @@ class Q2cSubscription(models.Model):
                 and sub.state in ("trial", "active", "paused")
             ):
                 # sudo: the write access to the subscription is checked by super().
-                sub.sudo()._q2c_follow_renewal(old_end, sub.end_date)
+                for term_start, term_end in sub._q2c_renewal_terms(old_end, sub.end_date):
+                    sub.sudo()._q2c_follow_renewal(term_start, term_end)
         return result
+
+    def _q2c_renewal_terms(self, old_end, new_end):
+        """The renewal terms of an end date moved from ``old_end`` to ``new_end``, as
+        ``[(old end of the term before, end of the term)]``: one per renewal term when the
+        extension is a whole number of them (a billing run catching up a late subscription
+        renews several terms at once, each at its own uplifted prices), else the extension as
+        one term (a renewal quote or an extension by hand)."""
+        self.ensure_one()
+        months = self.renewal_term_months
+        if months <= 0:
+            return [(old_end, new_end)]
+        terms, end = [], old_end
+        while end < new_end:
+            next_end = periods.add_months(end + relativedelta(days=1), months) - relativedelta(
+                days=1
+            )
+            terms.append((end, next_end))
+            end = next_end
+        return terms if end == new_end else [(old_end, new_end)]
+
+    def _q2c_uplift_ratio(self, line, day):
+        """The price multiplier of ``line`` on ``day`` over its current one: below 1 when
+        renewal uplifts recorded after ``day`` raised its prices since."""
+        later = (
+            self.env["q2c.subscription.change"]
+            .sudo()
+            .search(
+                [
+                    ("line_id", "=", line.id),
+                    ("change_type", "=", "uplift"),
+                    ("effective_date", ">", day),
+                ],
+                order="effective_date, id",
+                limit=1,
+            )
+        )
+        if not later or not line.price_multiplier:
+            return 1.0
+        return later.old_price_multiplier / line.price_multiplier
 
     def _q2c_close(self, day, reason):
         """A close before the end of the term modifies the revenue contract (see
@@ -99,7 +141,8 @@ class Q2cSubscription(models.Model):
         company's policy: a separate contract for the term (its invoice lines bill it), or a
         prospective modification of the contract of the ending term (the obligations that
         continue are extended, new products added, the term's consideration with its uplift
-        added to the transaction price). Several renewals caught up at once count as one."""
+        added to the transaction price). The write of the end date calls it once per renewal
+        term (see ``_q2c_renewal_terms``)."""
         self.ensure_one()
         contract = self._q2c_active_contract(old_end)
         start = old_end + relativedelta(days=1)
@@ -253,8 +296,8 @@ class Q2cSubscription(models.Model):
         the term (monthly recurring amount x months the line runs in the term, or the one-time
         amount); its SSP is the same amount, so the price is allocated in proportion to the
         lines' prices. ``start`` and ``end``: a renewal term (default: the first term); a
-        renewal term takes the recurring lines running in it (at their uplifted prices) and
-        the one-time lines starting in it."""
+        renewal term takes the recurring lines running in it (at the uplifted prices of the
+        term's first day) and the one-time lines starting in it."""
         self.ensure_one()
         renewal = bool(start)
         if not renewal:
@@ -273,7 +316,8 @@ class Q2cSubscription(models.Model):
                 )
                 if line_start > line_end:
                     continue
-                amount = currency.round(line.mrr * self._q2c_term_months(line_start, line_end))
+                monthly = line.mrr * (self._q2c_uplift_ratio(line, line_start) if renewal else 1.0)
+                amount = currency.round(monthly * self._q2c_term_months(line_start, line_end))
                 method = template._q2c_get_recognition_method() or "ratable_daily"
             else:
                 if renewal and not (line.start_date and start <= line.start_date <= end):

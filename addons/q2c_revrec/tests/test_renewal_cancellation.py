@@ -125,6 +125,64 @@ class TestQ2cRevrecRenewalCancellation(Q2cRevrecCommon):
         self.assertEqual(self._q2c_balance(self.deferred_account), 0.0)
         self._assert_reconciled()
 
+    def _caught_up_subscription(self):
+        """January-June term, renewed every six months with a 10% uplift; billed January to
+        June, then not before January 1st, 2027: that run renews two terms at once (July to
+        December at 110.00 a month, January to June 2027 at 121.00)."""
+        sub = self._subscription(
+            "2026-06-30", auto_renew=True, renewal_term_months=6, renewal_uplift_pct=10.0
+        )
+        first = sub.q2c_revenue_contract_ids
+        self._bill(*(f"2026-{month:02d}-01" for month in range(1, 7)), "2027-01-01")
+        self.assertEqual(fields.Date.to_string(sub.end_date), "2027-06-30")
+        self.assertEqual(sub.renewal_count, 2)
+        return sub, first
+
+    def test_renewals_caught_up_separate_contracts(self):
+        """Separate policy: one contract per renewal term at the prices of its term: 6 x
+        110.00 = 660.00 from July 1st and 6 x 121.00 = 726.00 from January 1st; the invoice
+        lines of each term bill its contract."""
+        sub, first = self._caught_up_subscription()
+        renewals = (sub.q2c_revenue_contract_ids - first).sorted("date")
+        self.assertEqual(
+            [(fields.Date.to_string(c.date), c.transaction_price) for c in renewals],
+            [("2026-07-01", 660.0), ("2027-01-01", 726.0)],
+        )
+        self.assertEqual(set(self._q2c_schedule(renewals[0]).values()), {110.0})
+        self.assertEqual(set(self._q2c_schedule(renewals[1]).values()), {121.0})
+        renewals.invalidate_recordset()
+        self.assertEqual(
+            [first.billed_amount, *renewals.mapped("billed_amount")], [600.0, 660.0, 121.0]
+        )
+        self.Run.run_recognition("2027-01-31")
+        (first | renewals).invalidate_recordset()
+        self.assertEqual(
+            [first.recognized_amount, *renewals.mapped("recognized_amount")],
+            [600.0, 660.0, 121.0],
+        )
+        self.assertEqual(self._q2c_balance(self.deferred_account), 0.0)
+        self.assertEqual(self._q2c_balance(self.unbilled_account), 0.0)
+        self._assert_reconciled()
+
+    def test_renewals_caught_up_prospective(self):
+        """Prospective policy: the contract is extended term by term: 600.00 + 660.00 +
+        726.00 = 1,986.00, recognized 100.00, then 110.00, then 121.00 a month."""
+        self.company.q2c_revrec_renewal_policy = "prospective"
+        sub, contract = self._caught_up_subscription()
+        self.assertEqual(sub.q2c_revenue_contract_ids, contract)
+        self.assertEqual(contract.transaction_price, 1986.0)
+        self.assertEqual(fields.Date.to_string(contract.obligation_ids.end_date), "2027-06-30")
+        schedule = self._q2c_schedule(contract)
+        self.assertEqual(
+            [schedule[day] for day in ("2026-06-30", "2026-07-31", "2026-12-31", "2027-01-31")],
+            [100.0, 110.0, 110.0, 121.0],
+        )
+        self.assertEqual(sum(schedule.values()), 1986.0)
+        self.Run.run_recognition("2027-01-31")
+        contract.invalidate_recordset()
+        self.assertEqual((contract.recognized_amount, contract.billed_amount), (1381.0, 1381.0))
+        self._assert_reconciled()
+
     def test_renewal_by_hand_adds_products(self):
         """A renewal made by a quote (or by hand): the lines of the new term are in place when
         the end date moves. A second product from the renewal start is a new obligation of
