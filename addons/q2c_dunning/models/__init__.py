@@ -1,5 +1,6 @@
 from . import (
     account_move,
+    mail_template,
     q2c_dunning_case,
     q2c_dunning_case_log,
     q2c_dunning_policy,

@@ -123,11 +123,15 @@ class AccountMove(models.Model):
     @api.depends_context("lang")
     def _compute_q2c_dunning_texts(self):
         labels = {"pay_label": _("Pay now"), "method_label": _("Update payment method")}
+        # Dunning renders these for many invoices at once: the amounts, dates and decline
+        # codes repeat, their texts are made once per batch.
+        amounts, suspensions, cancellations, declines = {}, {}, {}, {}
         for move in self:
             case = move.q2c_dunning_case_id
-            move.q2c_dunning_amount_text = format_amount(
-                self.env, move.amount_residual, move.currency_id, move.partner_id.lang
-            )
+            key = (move.amount_residual, move.currency_id, move.partner_id.lang)
+            if key not in amounts:
+                amounts[key] = format_amount(self.env, *key)
+            move.q2c_dunning_amount_text = amounts[key]
             move.q2c_dunning_links_html = move.id and Markup(
                 '<div style="margin: 16px 0px;">'
                 '<a href="%(pay)s" style="background-color: #875A7B; padding: 8px 16px; '
@@ -143,27 +147,34 @@ class AccountMove(models.Model):
                 "method": move.q2c_dunning_payment_method_url,
                 **labels,
             }
-            move.q2c_dunning_suspension_notice = (
-                _(
-                    "Without payment, your subscription will be suspended on %(date)s.",
-                    date=case.suspend_date,
+            suspend_date = case.suspend_date if not case.suspended else False
+            if suspend_date not in suspensions:
+                suspensions[suspend_date] = (
+                    _(
+                        "Without payment, your subscription will be suspended on %(date)s.",
+                        date=suspend_date,
+                    )
+                    if suspend_date
+                    else ""
                 )
-                if case.suspend_date and not case.suspended
-                else ""
-            )
-            move.q2c_dunning_cancellation_notice = (
-                _(
-                    "Without payment, your subscription will be cancelled on %(date)s.",
-                    date=case.cancel_date,
+            move.q2c_dunning_suspension_notice = suspensions[suspend_date]
+            if case.cancel_date not in cancellations:
+                cancellations[case.cancel_date] = (
+                    _(
+                        "Without payment, your subscription will be cancelled on %(date)s.",
+                        date=case.cancel_date,
+                    )
+                    if case.cancel_date
+                    else ""
                 )
-                if case.cancel_date
-                else ""
-            )
-            move.q2c_dunning_decline_notice = (
-                _("Reason given by your bank: %(code)s.", code=case.decline_code)
-                if case.decline_code
-                else ""
-            )
+            move.q2c_dunning_cancellation_notice = cancellations[case.cancel_date]
+            if case.decline_code not in declines:
+                declines[case.decline_code] = (
+                    _("Reason given by your bank: %(code)s.", code=case.decline_code)
+                    if case.decline_code
+                    else ""
+                )
+            move.q2c_dunning_decline_notice = declines[case.decline_code]
 
     @api.model
     def mail_allowed_qweb_expressions(self):
@@ -416,7 +427,7 @@ class AccountMove(models.Model):
         for template, ids in by_template.items():
             try:
                 with self.env.cr.savepoint():
-                    count += len(template.sudo().send_mail_batch(ids, force_send=False))
+                    count += len(template.sudo()._q2c_queue_batch(ids))
             except psycopg2.Error:
                 raise
             # Database errors (serialization) propagate; any other failure of one item is

@@ -802,7 +802,7 @@ class Q2cDunningCase(models.Model):
         self.env["account.move"].browse(invoice_ids).sudo()._q2c_dunning_ensure_portal_tokens()
         try:
             with self.env.cr.savepoint():
-                mails = template.sudo().send_mail_batch(invoice_ids, force_send=False)
+                mails = template.sudo()._q2c_queue_batch(invoice_ids)
         except psycopg2.Error:
             raise
         # Database errors (serialization) propagate; any other failure of one item is
@@ -812,7 +812,8 @@ class Q2cDunningCase(models.Model):
             for item in items:
                 item.update(result="error", note=str(error)[:500])
             return 0
-        by_invoice = {mail.res_id: mail for mail in mails}
+        # Both ways of queueing return the mails in the order of the invoices.
+        by_invoice = dict(zip(invoice_ids, mails, strict=True))
         for item in items:
             mail = by_invoice.get(item["case"].invoice_id.id)
             item["mail"] = mail

@@ -1,4 +1,5 @@
 from odoo.tests import tagged
+from odoo.tools import html_sanitize
 
 from .common import Q2cDunningCommon
 
@@ -26,6 +27,70 @@ class TestDunningMail(Q2cDunningCommon):
         self.assertIn(invoice.name, mail.body_html)
         log = self._dun_case(invoice).log_ids.filtered(lambda log: log.mail_id)
         self.assertEqual(log.mail_id, mail)
+
+    def test_set_based_mails_are_those_of_send_mail_batch(self):
+        """The run queues its mails set-based (rendered by substitution, inserted in batch):
+        the same mails as Odoo's ``send_mail_batch``, for a customer in another language
+        too."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.customer_2.lang = "fr_FR"
+        __, invoice, __ = self._dun_failed_invoice()
+        __, invoice_2, __ = self._dun_failed_invoice(partner=self.customer_2)
+        self._dun_run(self._day(1))
+        invoices = invoice | invoice_2
+        for key in ("firm", "final", "suspended", "cancelled", "payment_method"):
+            template = self.env.ref(f"q2c_dunning.mail_template_dunning_{key}").sudo()
+            ours = template._q2c_queue_batch(invoices.ids)
+            odoo = template.send_mail_batch(invoices.ids, force_send=False)
+            self.assertEqual(ours.mapped("res_id"), invoices.ids)
+            for mine, theirs in zip(ours, odoo, strict=True):
+                for field in (
+                    "subject",
+                    "body_html",
+                    "email_from",
+                    "author_id",
+                    "reply_to",
+                    "recipient_ids",
+                    "partner_ids",
+                    "model",
+                    "res_id",
+                    "record_name",
+                    "message_type",
+                    "subtype_id",
+                    "auto_delete",
+                    "mail_server_id",
+                    "state",
+                    "email_to",
+                    "email_cc",
+                    "scheduled_date",
+                    "is_notification",
+                    "email_add_signature",
+                    "attachment_ids",
+                ):
+                    self.assertEqual(mine[field], theirs[field], f"{key}: {field}")
+                # The message's body: sanitized as the field does (once per template here).
+                self.assertEqual(
+                    html_sanitize(mine.body, sanitize_style=True), theirs.body, f"{key}: body"
+                )
+                self.assertNotEqual(mine.message_id, theirs.message_id)
+                self.assertIn(mine.res_id, invoices.ids)
+
+    def test_template_with_qweb_logic_still_queued(self):
+        """A template edited with QWeb logic (not rendered by substitution) goes through
+        ``send_mail_batch``: the mail is queued all the same."""
+        template = self.env.ref("q2c_dunning.mail_template_dunning_friendly")
+        template.body_html = (
+            '<p t-if="object.name">Pay <t t-out="object.name"/> '
+            '<t t-out="object.q2c_dunning_links_html"/></p>'
+        )
+        self.assertTrue(template._has_unsafe_expression())
+        __, invoice, __ = self._dun_failed_invoice()
+        self._dun_run(self._day(1))
+        mail = self._dun_mails(invoice)
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(mail.state, "outgoing")
+        self.assertIn(f"Pay {invoice.name}", mail.body_html)
+        self.assertIn(invoice.q2c_dunning_pay_url, mail.body_html)
 
     def test_templates_render_without_qweb_compilation(self):
         """Only allowed expressions: mail renders them by substitution (no QWeb compilation per
