@@ -1,4 +1,5 @@
 import re
+import secrets
 from collections import defaultdict
 from functools import reduce
 
@@ -16,10 +17,11 @@ T_OUT = re.compile(
     r"""[\s|\n]*<\/\1>)""",
     re.DOTALL,
 )
-# Where a value goes in the body sanitized once per language (letters and digits only: the
-# sanitizer keeps them as they are).
-SLOT = "q2cslot%dq2c"
-SLOT_RE = re.compile(r"q2cslot(\d+)q2c")
+# Where a value goes in the body sanitized once per language: letters and digits only (the
+# sanitizer keeps them as they are), with a random part no template contains.
+SLOT_TOKEN = secrets.token_hex(6)
+SLOT = f"q2cslot{SLOT_TOKEN}n%dq2c"
+SLOT_RE = re.compile(rf"q2cslot{SLOT_TOKEN}n(\d+)q2c")
 
 
 class MailTemplate(models.Model):
