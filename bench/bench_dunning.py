@@ -19,9 +19,19 @@ queues their reminders.
 Figures per kind of day: ``no_mail_day_invoices_per_s`` (day 3: every case evaluated, its retry
 decided and logged, nothing to charge nor mail), ``reminder_day_invoices_per_s`` (the slowest of
 days 1, 7 and 14: a mail queued per invoice), ``suspension_day_invoices_per_s`` (day 21),
-``cancellation_day_invoices_per_s`` (day 30) and ``retry_day_invoices_per_s`` (each case charged
-through the payment framework, plus its reminder). The machine's load average (1 minute) is
-recorded before and after: other processes share the machine, so the figures vary with it.
+``cancellation_day_invoices_per_s`` (day 30). Each day also records its CPU time: this process
+(Odoo) and its PostgreSQL backend, ``dayN_invoices_per_cpu_s`` being the invoices per CPU-second
+of both, the figure that does not depend on what else runs on the machine.
+
+What the target covers: ``meets_target`` is the slowest *evaluation* day (days 1, 3, 7, 14, 21
+and 30) at 500 invoices/s or more (wall clock), ``meets_cpu_target`` the same days at 600
+invoices per CPU-second (Odoo + PostgreSQL) or more, the rate that gives 500/s on an idle
+machine. The retry day is not in it: each retry is a charge through Odoo's payment framework
+(a gateway call in production, ``payment_demo`` here), reported apart as
+``retry_charges_per_s`` and ``retry_charges_per_cpu_s``.
+
+The machine's load average (1 minute) is recorded before and after: other processes share the
+machine, so the wall-clock figures vary with it.
 
 Environment: Q2C_BENCH_N (open invoices), Q2C_BENCH_RETRY_N (invoices retried).
 Writes bench/results/dunning.json.
@@ -35,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_env, timed, write_result
+from common import bench_env, proc_cpu, timed, write_result
 
 N = int(os.environ.get("Q2C_BENCH_N", "10000"))
 RETRY_N = int(os.environ.get("Q2C_BENCH_RETRY_N", "500"))
@@ -44,8 +54,11 @@ PER_SUBSCRIPTION = 10
 # cases fail today (their case starts on the day of the failed charge) and are retried tomorrow.
 DAY0 = date.today() - timedelta(days=60)
 TARGET_RATE = 500.0
-# {day: (evaluated, CPU seconds of this process)}: the Odoo side's own time, less sensitive to
-# the machine's load than the wall-clock time (PostgreSQL's time is not in it).
+# Invoices per CPU-second (Odoo + PostgreSQL) that give TARGET_RATE on an idle 2-core machine.
+TARGET_CPU_RATE = 600.0
+EVALUATION_DAYS = (1, 3, 7, 14, 21, 30)
+# {day: (evaluated, CPU seconds of this process, CPU seconds of its PostgreSQL backend)}: less
+# sensitive to the machine's load than the wall-clock time.
 CPU_SECONDS = {}
 
 
@@ -176,18 +189,22 @@ def demo_tokens(env):
 def measure(env, day):
     """Run dunning for ``day`` (committed); returns (result, run record, seconds)."""
     Run = env["q2c.dunning.run"]
+    env.cr.execute("SELECT pg_backend_pid()")
+    backend = env.cr.fetchone()[0]
+    pg_cpu = proc_cpu(backend, children=False)
     cpu = time.process_time()
     with timed() as t:
         result = Run.run_dunning(day)
         env.flush_all()
         env.cr.commit()
     cpu = time.process_time() - cpu
+    pg_cpu = proc_cpu(backend, children=False) - pg_cpu
     run = Run.search([("date", "=", day)], order="id desc", limit=1)
     # The first run of the day (a re-run finds nothing to do).
-    CPU_SECONDS.setdefault(day, (run.evaluated, cpu))
+    CPU_SECONDS.setdefault(day, (run.evaluated, cpu, pg_cpu))
     print(
-        f"  {day}: {run.evaluated} evaluated in {t.seconds:.2f}s ({cpu:.2f}s CPU of this "
-        f"process): {result}",
+        f"  {day}: {run.evaluated} evaluated in {t.seconds:.2f}s ({cpu:.2f}s CPU of Odoo, "
+        f"{pg_cpu:.2f}s of PostgreSQL): {result}",
         flush=True,
     )
     return result, run, t.seconds
@@ -258,15 +275,18 @@ def main():
             [("q2c_autopay_move_id", "in", retry_invoices.ids)]
         )
         assert attempts == 2 * RETRY_N, attempts
+        __, cpu, pg_cpu = CPU_SECONDS[_day(today, 1)]
         figures.update(
             retry_invoices=RETRY_N,
             retry_day_seconds=round(seconds, 2),
-            retries_per_s=round(result["retried"] / seconds, 1),
-            retry_day_invoices_per_s=round(run.evaluated / seconds, 1),
+            retry_charges_per_s=round(result["retried"] / seconds, 1),
+            retry_charges_per_cpu_s=round(result["retried"] / (cpu + pg_cpu), 1),
         )
-        for n in (1, 3, 7, 14, 21, 30):
-            evaluated, cpu = CPU_SECONDS[_day(DAY0, n)]
-            figures[f"day{n}_invoices_per_cpu_s"] = round(evaluated / cpu, 1)
+        for n in EVALUATION_DAYS:
+            evaluated, cpu, pg_cpu = CPU_SECONDS[_day(DAY0, n)]
+            figures[f"day{n}_odoo_cpu_s"] = round(cpu, 2)
+            figures[f"day{n}_postgresql_cpu_s"] = round(pg_cpu, 2)
+            figures[f"day{n}_invoices_per_cpu_s"] = round(evaluated / (cpu + pg_cpu), 1)
         figures.update(
             no_mail_day_invoices_per_s=figures["day3_invoices_per_s"],
             reminder_day_invoices_per_s=min(
@@ -278,18 +298,27 @@ def main():
             cancellation_day_invoices_per_s=figures["day30_invoices_per_s"],
         )
 
-        rate = min(
-            figures["day1_invoices_per_s"],
-            figures["day3_invoices_per_s"],
-            figures["day7_invoices_per_s"],
-            figures["day14_invoices_per_s"],
-            figures["day21_invoices_per_s"],
-            figures["day30_invoices_per_s"],
-        )
+        for kind, days in (
+            ("reminder", (1, 7, 14)),
+            ("no_mail", (3,)),
+            ("suspension", (21,)),
+            ("cancellation", (30,)),
+        ):
+            figures[f"{kind}_day_invoices_per_cpu_s"] = min(
+                figures[f"day{n}_invoices_per_cpu_s"] for n in days
+            )
+        # The evaluation days only: the retry day's charges are reported apart (see above).
+        rate = min(figures[f"day{n}_invoices_per_s"] for n in EVALUATION_DAYS)
+        cpu_rate = min(figures[f"day{n}_invoices_per_cpu_s"] for n in EVALUATION_DAYS)
         figures.update(
             invoices_per_s=rate,
+            invoices_per_cpu_s=cpu_rate,
             target_invoices_per_s=TARGET_RATE,
+            target_invoices_per_cpu_s=TARGET_CPU_RATE,
             meets_target=rate >= TARGET_RATE,
+            meets_cpu_target=cpu_rate >= TARGET_CPU_RATE,
+            target_note="evaluation days (1, 3, 7, 14, 21, 30) only; the retry day's charges "
+            "through the payment framework are reported apart (retry_charges_per_s)",
             load_average_before=round(load_before, 2),
             load_average_after=round(os.getloadavg()[0], 2),
             load_note="1-minute load average of a 2-core machine shared with other agents' "
