@@ -579,6 +579,31 @@ class Q2cDunningCase(models.Model):
             ("retried", "reminded", "suspended", "cancelled", "recovered", "fees", "errors"), 0
         )
         Log = self.env["q2c.dunning.case.log"]
+        # What is skipped without doing anything is decided first and written with the claim:
+        # superseded steps, retries after a hard decline, and retries of cases none of whose
+        # subscriptions has a saved payment method (read in batch; the automatic payment is
+        # not asked).
+        superseded = _("Superseded by a later step due the same day.")
+        hard_declined = _("Not retried: hard decline, a new payment method is needed.")
+        no_token = _("No usable saved payment method.")
+        retries = [
+            item
+            for item in items
+            if item["kind"] in ("step", "new_token") and item["action"] == "retry_payment"
+        ]
+        chargeable = (
+            self.browse({item["case"].id for item in retries})
+            .sudo()
+            .subscription_ids.filtered("payment_token_id")
+        )
+        for item in items:
+            if item["kind"] == "superseded":
+                item.update(result="skipped", note=superseded)
+            elif item["kind"] == "hard_decline":
+                item.update(result="skipped", note=hard_declined)
+        for item in retries:
+            if not item["case"].sudo().subscription_ids & chargeable:
+                item.update(result="skipped", note=no_token)
         claimed = Log._q2c_claim(items, day)
         items = [item for item in items if (item["case"].id, item["key"]) in claimed]
         for item in items:
@@ -588,33 +613,14 @@ class Q2cDunningCase(models.Model):
         cases = self.browse({item["case"].id for item in items})
         open_before = cases.filtered(lambda case: case.state == "open")
 
-        superseded = _("Superseded by a later step due the same day.")
-        hard_declined = _("Not retried: hard decline, a new payment method is needed.")
-        for item in items:
-            if item["kind"] == "superseded":
-                item.update(result="skipped", note=superseded)
-            elif item["kind"] == "hard_decline":
-                item.update(result="skipped", note=hard_declined)
         todo = [item for item in items if "result" not in item]
         by_action = defaultdict(list)
         for item in todo:
             by_action[item["action"]].append(item)
 
-        # 1. Retries first: a paid invoice gets no reminder. A case none of whose
-        # subscriptions has a saved payment method is skipped without asking the automatic
-        # payment (read in batch).
+        # 1. Retries first: a paid invoice gets no reminder.
         extra = []
-        retries = by_action["retry_payment"]
-        chargeable = (
-            self.browse({item["case"].id for item in retries})
-            .sudo()
-            .subscription_ids.filtered("payment_token_id")
-        )
-        no_token = _("No usable saved payment method.")
-        for item in retries:
-            if not item["case"].sudo().subscription_ids & chargeable:
-                item.update(result="skipped", note=no_token)
-                continue
+        for item in by_action["retry_payment"]:
             self._q2c_perform_retry(item, day)
             if item["result"] in ("done", "failed", "pending"):
                 stats["retried"] += 1
