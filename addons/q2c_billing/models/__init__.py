@@ -27,3 +27,4 @@ from . import q2c_subscription_usage
 from . import q2c_billing_run_usage
 from . import account_move_line_usage
 from . import account_move_usage
+from . import q2c_demo_generator

@@ -9,3 +9,4 @@ from . import (
     sale_order_line,
     sale_order_template,
 )
+from . import q2c_demo_generator

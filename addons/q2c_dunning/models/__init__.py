@@ -11,3 +11,4 @@ from . import (
     res_partner,
     sale_order,
 )
+from . import q2c_demo_generator

@@ -17,3 +17,4 @@ from . import (
     sale_order,
     sale_order_line,
 )
+from . import q2c_demo_generator
