@@ -484,22 +484,27 @@ class Q2cUsageEvent(models.Model):
             code = item.get("metric")
             if isinstance(code, str):
                 codes.add(code.strip())
-        # 2. Subscriptions of the caller's companies (record rules apply), by reference and id.
-        Subscription = self.env["q2c.subscription"]
-        found = (
-            Subscription.search_fetch(
+        # 2. Subscriptions of the caller's companies (record rules apply), by reference and id:
+        # their values straight from the query (no record per subscription).
+        by_id = {}
+        if refs or ids:
+            Subscription = self.env["q2c.subscription"]
+            Subscription.flush_model(["name", "state", "company_id"])
+            query = Subscription._search(
                 [
                     ("company_id", "in", self.env.companies.ids),
                     "|",
                     ("name", "in", list(refs)),
                     ("id", "in", list(ids)),
-                ],
-                ["name", "state", "company_id"],
+                ]
             )
-            if refs or ids
-            else Subscription
-        )
-        by_id = self._q2c_sub_infos(found)
+            table = Subscription._table
+            for row in self.env.execute_query(
+                query.select(
+                    *(SQL.identifier(table, name) for name in ("id", "name", "state", "company_id"))
+                )
+            ):
+                by_id[row[0]] = SubInfo(*row)
         by_ref = {}
         for info in by_id.values():
             # A reference shared by subscriptions of two companies is ambiguous (None).
@@ -818,23 +823,30 @@ class Q2cUsageEvent(models.Model):
     @api.model
     def _q2c_usage_metrics_by_subscription(self, subscription_ids):
         """``{subscription_id: set of metric ids}`` of the usage plans on the subscriptions'
-        lines (any dates): an event of another metric cannot be billed. Two queries."""
+        lines (any dates): an event of another metric cannot be billed. One query."""
         if not subscription_ids:
             return {}
-        # sudo: only plan metrics are read, for subscriptions the caller already found through
-        # the record rules.
-        groups = (
-            self.env["q2c.subscription.line"]
-            .sudo()
-            ._read_group(
-                [("subscription_id", "in", list(subscription_ids)), ("charge_type", "=", "usage")],
-                ["subscription_id", "price_plan_id"],
-            )
+        # Only plan metrics are read (no record rule: as sudo), for subscriptions the caller
+        # already found through the record rules; one query, no record per line.
+        self.env["q2c.subscription.line"].flush_model(
+            ["subscription_id", "price_plan_id", "charge_type"]
         )
+        self.env["q2c.price.plan"].flush_model(["metric_id"])
         result = {sub_id: set() for sub_id in subscription_ids}
-        for sub, plan in groups:
-            if plan.metric_id:
-                result[sub.id].add(plan.metric_id.id)
+        for sub_id, metric_id in self.env.execute_query(
+            SQL(
+                """
+            SELECT DISTINCT l.subscription_id, p.metric_id
+              FROM q2c_subscription_line l
+              JOIN q2c_price_plan p ON p.id = l.price_plan_id
+             WHERE l.subscription_id = ANY(%s)
+               AND l.charge_type = 'usage'
+               AND p.metric_id IS NOT NULL
+            """,
+                list(subscription_ids),
+            )
+        ):
+            result[sub_id].add(metric_id)
         return result
 
     @api.model
