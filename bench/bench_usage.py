@@ -308,6 +308,9 @@ def transport_costs(refs):
     the client's encoding (``xmlrpc.client.dumps``) and Odoo core's decoding
     (``xmlrpc.client.loads(data, use_datetime=True)``, what ``rpc.py`` runs before any addon
     code), next to JSON decoding of the same events. Best of 5."""
+    # Importable once Odoo is loaded (bench_env).
+    from odoo.addons.q2c_billing.tools import xmlrpc_decode
+
     events = make_events(0, refs)
 
     def best(function):
@@ -329,6 +332,8 @@ def transport_costs(refs):
         "xmlrpc_odoo_decode_us_per_event": best(
             lambda: xmlrpc.client.loads(request, use_datetime=True)
         ),
+        # What the server runs instead (q2c_billing's XML-RPC controller).
+        "xmlrpc_q2c_decode_us_per_event": best(lambda: xmlrpc_decode.loads(request)),
         "jsonrpc_odoo_decode_us_per_event": best(lambda: json.loads(body)),
         "client_make_events_us_per_event": best(lambda: make_events(0, refs)),
     }
