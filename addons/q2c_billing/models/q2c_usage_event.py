@@ -527,7 +527,7 @@ class Q2cUsageEvent(models.Model):
         # 4. The events. ``targets`` caches, per (subscription, subscription_id, metric) as
         # sent, what they resolve to when it is good: (subscription id, metric id, state,
         # unbillable reason).
-        targets = {}
+        targets, resolved = {}, ({}, {})
         now = fields.Datetime.now()
         rows, repeats, seen = [], {}, {}
         check_item = self._q2c_check_item
@@ -540,7 +540,7 @@ class Q2cUsageEvent(models.Model):
                 if type(key[0]) in _REF_TYPES and type(key[1]) in _ID_TYPES and type(key[2]) is str:
                     target = targets.get(key)
                     if target is None:
-                        target = targets[key] = self._q2c_target(key, lookups)
+                        target = targets[key] = self._q2c_target(key, lookups, resolved)
                 transaction_id = get("transaction_id")
                 quantity = get("quantity", 1)
                 properties = get("properties")
@@ -595,21 +595,39 @@ class Q2cUsageEvent(models.Model):
         return rows, repeats
 
     @api.model
-    def _q2c_target(self, key, lookups):
+    def _q2c_target(self, key, lookups, resolved):
         """``(subscription id, metric id, state, unbillable reason)`` of an event sent with
         ``key`` (subscription, subscription_id, metric), or False when that does not resolve
-        to an open subscription and a metric (``_q2c_check_item`` then says why)."""
+        to an open subscription and a metric (``_q2c_check_item`` then says why).
+
+        ``resolved`` (two dicts, filled here) keeps what each subscription as sent and each
+        metric code of a company resolve to: a batch resolves each once, not once per
+        combination of the two."""
         by_ref, by_id, metrics, usage_metrics = lookups
+        subs, codes = resolved
         ref, sub_id, code = key
-        item = {"subscription": ref, "subscription_id": sub_id, "metric": code}
-        sub, error = self._q2c_resolve_subscription(item, by_ref, by_id)
-        if error or sub.state == "closed":
+        sub = subs.get((ref, sub_id))
+        if sub is None:
+            sub, error = self._q2c_resolve_subscription(
+                {"subscription": ref, "subscription_id": sub_id}, by_ref, by_id
+            )
+            sub = subs[(ref, sub_id)] = False if error or sub.state == "closed" else sub
+        if not sub:
             return False
-        metric, error = self._q2c_resolve_metric(item, sub, metrics)
-        if error:
+        metric = codes.get((code, sub.company_id))
+        if metric is None:
+            metric, error = self._q2c_resolve_metric({"metric": code}, sub, metrics)
+            metric = codes[(code, sub.company_id)] = False if error else metric
+        if not metric:
             return False
-        reason = self._q2c_unbillable_reason(sub, metric, usage_metrics)
-        return (sub.id, metric.id, "unbillable" if reason else "pending", reason or None)
+        if metric.id in usage_metrics.get(sub.id, ()):
+            return (sub.id, metric.id, "pending", None)
+        return (
+            sub.id,
+            metric.id,
+            "unbillable",
+            self._q2c_unbillable_reason(sub, metric, usage_metrics),
+        )
 
     @api.model
     def _q2c_check_item(self, index, item, lookups):
