@@ -94,6 +94,22 @@ class Q2cSubscription(models.Model):
             self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
         return res
 
+    def _q2c_apply_events(self, sim, vals):
+        """A billing run that ends a trial or expires a term changes the state without
+        ``_q2c_set_state``: log those transitions too (the MRR history reads the log)."""
+        res = super()._q2c_apply_events(sim, vals)
+        logs = [
+            {"subscription_id": self.id, "state": "active", "date": day}
+            if kind == "activate"
+            else {"subscription_id": self.id, "state": "closed", "date": day + ONE_DAY}
+            for kind, day in sim["events"]
+            if kind in ("activate", "expire")
+        ]
+        if logs:
+            self.env["q2c.subscription.state.log"].sudo().create(logs)
+            self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
+        return res
+
     def _q2c_record_uplifts(self, events):
         res = super()._q2c_record_uplifts(events)
         if any(kind == "renew" for kind, _day in events) and self.renewal_uplift_pct:

@@ -29,6 +29,34 @@ class TestSaasMetrics(Q2cSubscriptionCommon):
             if m["partner_id"] == partner.id
         ]
 
+    def test_billing_run_ends_trial_and_term(self):
+        """A trial ended and a term expired by the billing run move the MRR like the same
+        transitions made by hand: new business on the first paid day, churn the day after the
+        term."""
+        trial_customer = self.env["res.partner"].create({"name": "Trial ended by the run"})
+        self._q2c_subscription(
+            [(self.plan_seat, 3)],
+            partner=trial_customer,
+            start=date(2026, 1, 1),
+            trial_end_date=date(2026, 1, 14),
+        )
+        term_customer = self.env["res.partner"].create({"name": "Term expired by the run"})
+        term = self._q2c_subscription(
+            [(self.plan_seat, 2)],
+            partner=term_customer,
+            start=date(2026, 1, 1),
+            end_date=date(2026, 3, 31),
+            auto_renew=False,
+        )
+        for day in ("2026-01-01", "2026-01-15", "2026-02-15", "2026-03-15", "2026-04-15"):
+            self.env["q2c.billing.run"].run_billing(day)
+        self.assertEqual(term.state, "closed")
+        self.assertEqual(self._movements(trial_customer), [("2026-01-15", "new_business", 30.0)])
+        self.assertEqual(
+            self._movements(term_customer),
+            [("2026-01-01", "new_business", 20.0), ("2026-04-01", "churn", -20.0)],
+        )
+
     def test_chartmogul_lifecycle(self):
         """MRR-CM-01: new business, expansion, contraction (one of several subscriptions),
         churn at the end of the paid period, reactivation."""
