@@ -16,7 +16,7 @@ fi
 # for none), the same data for the same Q2C_DEMO_SEED. Not part of the test databases.
 generated=$(psql -d "$Q2C_DB" -tAc "select count(*) from ir_config_parameter where key='q2c_billing.demo_generated'" 2>/dev/null || echo 0)
 if [ "$generated" = "0" ] && [ "${Q2C_DEMO_CUSTOMERS:-300}" != "0" ]; then
-  echo "q2c: generating the demo history of ${Q2C_DEMO_CUSTOMERS:-300} customers (about half an hour for 300 on 2 cores; Q2C_DEMO_CUSTOMERS=50 for a quicker one)"
+  echo "q2c: generating the demo history of ${Q2C_DEMO_CUSTOMERS:-300} customers (about half an hour for 300 on 2 cores; Q2C_DEMO_CUSTOMERS=50 for a smaller one)"
   "$here/odoo.sh" shell -d "$Q2C_DB" --log-level=warn --no-http <<'PY'
 import os
 summary = env["q2c.demo.generator"]._q2c_generate(
