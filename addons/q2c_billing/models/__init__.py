@@ -28,3 +28,4 @@ from . import q2c_billing_run_usage
 from . import account_move_line_usage
 from . import account_move_usage
 from . import q2c_demo_generator
+from . import q2c_billing_run_bulk

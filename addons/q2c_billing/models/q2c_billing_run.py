@@ -438,7 +438,8 @@ class Q2cBillingRun(models.Model):
                 "property_account_receivable_id"
             )
             post = company.q2c_invoice_post
-            complete, standard = [], []
+            bulk = no_analytic_models and self._q2c_bulk_ready(company, journal, day)
+            complete, standard, bulked = [], [], []
             for group in company_groups:
                 vals = self._q2c_prepare_move_vals(group, day, journal)
                 vals["q2c_billing_run_id"] = self.id
@@ -449,8 +450,21 @@ class Q2cBillingRun(models.Model):
                 if no_analytic_models:
                     for command in vals["invoice_line_ids"]:
                         command[2]["analytic_distribution"] = False
-                full = self._q2c_complete_journal_items(vals, company)
-                (complete if full else standard).append((group, full or vals))
+                totals = []
+                full = self._q2c_complete_journal_items(vals, company, product_totals=totals)
+                if full and bulk and self._q2c_bulk_item_ready(full):
+                    bulked.append((group, full, totals))
+                else:
+                    (complete if full else standard).append((group, full or vals))
+            if bulked:
+                # Created without journal items, items inserted and invoices posted in a few
+                # statements (q2c_billing_run_bulk).
+                bulk_moves = self._q2c_bulk_create_invoices(CompanyMove, company, journal, bulked)
+                for (group, __, ___), move in zip(bulked, bulk_moves, strict=True):
+                    for plan in group:
+                        moves_by_sub[plan["sub"].id] = move
+            else:
+                bulk_moves = Move
             moves = Move
             # Invoices given with all their journal items (tax and receivable lines computed
             # by Odoo's tax helpers): the invoice's own synchronisation has nothing to redo.
@@ -466,18 +480,22 @@ class Q2cBillingRun(models.Model):
                         moves_by_sub[plan["sub"].id] = move
                 moves |= created
             if post:
-                CompanyMove.browse(moves.ids).with_context(q2c_batch_post=True).action_post()
+                if moves:
+                    CompanyMove.browse(moves.ids).with_context(q2c_batch_post=True).action_post()
+                moves |= bulk_moves
                 if company.q2c_invoice_send:
                     self._q2c_send_invoices(moves)
         return moves_by_sub
 
     @api.model
-    def _q2c_complete_journal_items(self, vals, company):
+    def _q2c_complete_journal_items(self, vals, company, product_totals=None):
         """The invoice values ``vals`` with all its journal items (``line_ids``): the product
         lines with their balance and tax tags, the tax lines and the receivable lines per
         payment term, computed exactly as the invoice computes them (``account.tax`` helpers,
         ``_compute_terms``). ``None`` when the invoice needs the standard path (early payment
-        discount, cash basis taxes, no receivable account)."""
+        discount, cash basis taxes, no receivable account). With a list ``product_totals``,
+        appends each product line's untaxed and taxed totals (its *Subtotal* and *Total*,
+        before rounding, as ``account.move.line._compute_totals`` gives them)."""
         AccountTax = self.env["account.tax"]
         partner = self.env["res.partner"].browse(vals["partner_id"]).commercial_partner_id
         currency = self.env["res.currency"].browse(vals["currency_id"])
@@ -520,12 +538,17 @@ class Q2cBillingRun(models.Model):
         tax_results = AccountTax._prepare_tax_lines(base_lines, company)
         items = []
         untaxed = untaxed_currency = tax = tax_currency = 0.0
-        for (_base_line, to_update), line_vals in zip(
+        for (base_line, to_update), line_vals in zip(
             tax_results["base_lines_to_update"], product_lines
         ):
             items.append(
                 {**line_vals, **to_update, "currency_id": currency.id, "partner_id": partner.id}
             )
+            if product_totals is not None:
+                details = base_line["tax_details"]
+                product_totals.append(
+                    (details["raw_total_excluded_currency"], details["raw_total_included_currency"])
+                )
             untaxed += sign * to_update["balance"]
             untaxed_currency += sign * to_update["amount_currency"]
         for tax_vals in tax_results["tax_lines_to_add"]:

@@ -5,6 +5,7 @@ from . import test_subscription_lifecycle
 from . import test_subscription_amendment
 from . import test_billing_preview
 from . import test_billing_run
+from . import test_billing_bulk
 from . import test_autopay
 from . import test_portal
 from . import test_portal_tours
