@@ -3,6 +3,11 @@ subscriptions (default 2,000; 3 lines and a tax each, one customer each), agains
 per-subscription ORM loop (one invoice, then one ``create`` per line, then ``action_post``)
 measured in the same run on the same data shape.
 
+The run (``_q2c_run``, one process, batches of ``q2c_billing.batch_size``) takes the bulk path
+of q2c_billing_run_bulk: invoice headers created by the ORM, journal items inserted and the
+invoices posted in a few statements per batch. No parallel run is measured: the figures are
+those of a single process and its PostgreSQL backend.
+
 The machine is shared (other agents load it): each figure comes with the load average before
 and after, and with the CPU seconds the run took in this process (Odoo) and in its PostgreSQL
 backend, whose sum bounds the throughput the same run would have on an idle machine.
