@@ -1,4 +1,5 @@
 import logging
+from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from markupsafe import Markup
@@ -493,7 +494,12 @@ class Q2cSubscription(models.Model):
                         start=sub.start_date,
                     )
                 )
-            sub._q2c_set_state("paused", {"paused_date": day}, _("Paused from %(date)s.", date=day))
+        # One transition for all: the same values and note on each subscription.
+        self._q2c_set_states(
+            "paused",
+            [{"paused_date": day}] * len(self),
+            [_("Paused from %(date)s.", date=day)] * len(self),
+        )
         return True
 
     def action_resume(self, date=None):
@@ -536,10 +542,7 @@ class Q2cSubscription(models.Model):
         self.check_access("write")
         day = self._q2c_to_date(date, "date") or fields.Date.context_today(self)
         close_reason = self._q2c_get_close_reason(reason)
-        for sub in self:
-            if sub.state == "closed":
-                raise sub._q2c_transition_error(_("closed"))
-            sub._q2c_close(day, close_reason)
+        self._q2c_close(day, close_reason)
         return True
 
     def action_open_close_wizard(self):
@@ -656,8 +659,51 @@ class Q2cSubscription(models.Model):
 
     def _q2c_set_state(self, state, vals, message):
         self.ensure_one()
-        self.write({"state": state, **vals})
-        self.message_post(body=message, message_type="comment", subtype_xmlid="mail.mt_note")
+        self._q2c_set_states(state, [vals], [message])
+
+    def _q2c_set_states(self, state, vals_list, messages):
+        """Move the subscriptions of ``self`` to ``state``, writing ``vals_list[i]`` on the i-th
+        one and logging ``messages[i]`` (a note) on its chatter: one write per distinct values
+        and the notes in one batch, the same records as one transition at a time.
+
+        The tracked fields the transition changes are logged on its note (one message per
+        subscription with its tracking values, all created together) instead of a tracking
+        message each at commit; a subscription with other changes already waiting to be
+        tracked keeps the usual tracking (one message at commit with all its changes)."""
+        if not self:
+            return
+        context = self.env.context
+        on_note = self.browse()
+        if not (context.get("tracking_disable") or context.get("mail_notrack")):
+            pending = self.env.cr.precommit.data.get(f"mail.tracking.{self._name}", {})
+            on_note = self.filtered(lambda sub: not pending.get(sub.id))
+        fnames = on_note._track_get_fields() if on_note else set()
+        initial = {sub.id: {fname: sub[fname] for fname in fnames} for sub in on_note}
+        groups = defaultdict(list)
+        for sub, vals in zip(self, vals_list, strict=True):
+            groups[sub.id in initial, tuple(sorted(vals.items()))].append(sub.id)
+        for (noted, items), ids in groups.items():
+            subs = self.browse(ids).with_context(mail_notrack=True) if noted else self.browse(ids)
+            subs.write({"state": state, **dict(items)})
+        # The access to the subscriptions is checked by the public actions that get here.
+        notes = self._message_log_batch(
+            bodies={sub.id: message for sub, message in zip(self, messages, strict=True)},
+            message_type="comment",
+        )
+        if initial:
+            # sudo: as the tracking made at commit (the fields a user cannot read are logged
+            # too).
+            subs = self.sudo()
+            tracked_fields = subs.fields_get(
+                fnames, attributes=("string", "type", "selection", "currency_field")
+            )
+            tracking_vals = []
+            for note in notes.filtered(lambda note: note.res_id in initial):
+                __, commands = subs.browse(note.res_id)._mail_track(
+                    tracked_fields, initial[note.res_id]
+                )
+                tracking_vals += [dict(command[2], mail_message_id=note.id) for command in commands]
+            self.env["mail.tracking.value"].sudo().create(tracking_vals)
 
     def _q2c_activate_draft(self):
         self.ensure_one()
@@ -713,18 +759,38 @@ class Q2cSubscription(models.Model):
         self._q2c_set_state("active", vals, _("Trial ended; active from %(date)s.", date=day))
 
     def _q2c_close(self, day, reason):
-        self.ensure_one()
-        start = self.current_period_start or self.start_date
-        if self.state != "draft" and day < start - ONE_DAY:
-            raise UserError(
-                _(
-                    "%(sub)s cannot be closed on %(date)s: it is billed from %(start)s; close it "
-                    "on or after that date.",
-                    sub=self.name,
-                    date=day,
-                    start=start,
+        """Close the subscriptions of ``self`` on ``day`` for ``reason`` (one transition for
+        all, see ``_q2c_set_states``). Returns the credit amendments of all of them (each
+        subscription's are its own: ``subscription_id``)."""
+        for sub in self:
+            if sub.state == "closed":
+                raise sub._q2c_transition_error(_("closed"))
+            start = sub.current_period_start or sub.start_date
+            if sub.state != "draft" and day < start - ONE_DAY:
+                raise UserError(
+                    _(
+                        "%(sub)s cannot be closed on %(date)s: it is billed from %(start)s; "
+                        "close it on or after that date.",
+                        sub=sub.name,
+                        date=day,
+                        start=start,
+                    )
                 )
-            )
+        vals_list, change_ids = [], []
+        for sub in self:
+            vals, sub_changes = sub._q2c_prepare_close_vals(day, reason)
+            vals_list.append(vals)
+            change_ids += sub_changes.ids
+        message = _("Closed on %(date)s.", date=day)
+        if reason:
+            message = _("Closed on %(date)s (%(reason)s).", date=day, reason=reason.name)
+        self._q2c_set_states("closed", vals_list, [message] * len(self))
+        return self.env["q2c.subscription.change"].browse(change_ids)
+
+    def _q2c_prepare_close_vals(self, day, reason):
+        """The values a close on ``day`` writes on the subscription, and its credit
+        amendments (recorded here)."""
+        self.ensure_one()
         vals = {"closed_date": day, "close_reason_id": reason.id}
         if not self.end_date or self.end_date > day:
             vals["end_date"] = day
@@ -741,11 +807,7 @@ class Q2cSubscription(models.Model):
                 vals["next_invoice_date"] = day + ONE_DAY
         elif self.next_invoice_date and self.next_invoice_date > day:
             vals["next_invoice_date"] = False
-        message = _("Closed on %(date)s.", date=day)
-        if reason:
-            message = _("Closed on %(date)s (%(reason)s).", date=day, reason=reason.name)
-        self._q2c_set_state("closed", vals, message)
-        return changes
+        return vals, changes
 
     def _q2c_close_credits(self, effective):
         """Credit the unused part of the current window from ``effective`` (removal of every

@@ -75,16 +75,18 @@ class Q2cSubscription(models.Model):
     # Hooks: every transition and amendment refreshes the customer's movements
     # ------------------------------------------------------------------
 
-    def _q2c_set_state(self, state, vals, message):
-        res = super()._q2c_set_state(state, vals, message)
-        day = next((vals[f] for f in STATE_DATE_FIELDS.get(state, ()) if vals.get(f)), None)
-        if state in STATE_DATE_FIELDS:
-            day = fields.Date.to_date(day) or fields.Date.context_today(self)
-            if state == "closed":
-                day += ONE_DAY  # closed_date is the last day of service
-            self.env["q2c.subscription.state.log"].sudo().create(
-                {"subscription_id": self.id, "state": state, "date": day}
-            )
+    def _q2c_set_states(self, state, vals_list, messages):
+        res = super()._q2c_set_states(state, vals_list, messages)
+        if state in STATE_DATE_FIELDS and self:
+            log_vals = []
+            for sub, vals in zip(self, vals_list, strict=True):
+                day = next((vals[f] for f in STATE_DATE_FIELDS[state] if vals.get(f)), None)
+                day = fields.Date.to_date(day) or fields.Date.context_today(sub)
+                if state == "closed":
+                    day += ONE_DAY  # closed_date is the last day of service
+                log_vals.append({"subscription_id": sub.id, "state": state, "date": day})
+            self.env["q2c.subscription.state.log"].sudo().create(log_vals)
+            # One rebuild for the customers of all the subscriptions.
             self.env["q2c.mrr.movement"]._q2c_rebuild(self.partner_id)
         return res
 

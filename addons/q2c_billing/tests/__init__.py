@@ -17,3 +17,4 @@ from . import test_usage_portal
 from . import test_subscription_mrr
 from . import test_demo_generator
 from . import test_xmlrpc_decode
+from . import test_subscription_batch

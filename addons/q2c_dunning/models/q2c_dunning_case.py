@@ -895,8 +895,7 @@ class Q2cDunningCase(models.Model):
         cases.write({"suspended": True})
 
         def pause(batch, date):
-            batch.action_pause(date)
-            batch.q2c_dunning_suspended = True
+            batch.with_context(q2c_dunning_suspend=True).action_pause(date)
 
         return self._q2c_perform_transitions(
             items,

@@ -34,15 +34,18 @@ class Q2cSubscription(models.Model):
             self._q2c_dunning_token_changed()
         return res
 
-    def action_resume(self, date=None):
-        res = super().action_resume(date)
-        self.filtered("q2c_dunning_suspended").q2c_dunning_suspended = False
-        return res
-
-    def action_close(self, date=None, reason=None):
-        res = super().action_close(date, reason)
-        self.filtered("q2c_dunning_suspended").q2c_dunning_suspended = False
-        return res
+    def _q2c_set_states(self, state, vals_list, messages):
+        """Suspended for non-payment: set by the pause dunning makes (``q2c_dunning_suspend``
+        in the context), cleared when the subscription is resumed or closed; written with the
+        transition (its change is logged on the transition's note)."""
+        if state == "paused" and self.env.context.get("q2c_dunning_suspend"):
+            vals_list = [dict(vals, q2c_dunning_suspended=True) for vals in vals_list]
+        elif state in ("active", "closed"):
+            vals_list = [
+                dict(vals, q2c_dunning_suspended=False) if sub.q2c_dunning_suspended else vals
+                for sub, vals in zip(self, vals_list, strict=True)
+            ]
+        return super()._q2c_set_states(state, vals_list, messages)
 
     def action_q2c_view_dunning_cases(self):
         self.ensure_one()

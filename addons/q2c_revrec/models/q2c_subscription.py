@@ -83,10 +83,16 @@ class Q2cSubscription(models.Model):
 
     def _q2c_close(self, day, reason):
         """A close before the end of the term modifies the revenue contract (see
-        ``_q2c_follow_close``)."""
+        ``_q2c_follow_close``), each subscription's with its own credits."""
         changes = super()._q2c_close(day, reason)
         # sudo: action_close checked the write access to the subscription.
-        self.sudo()._q2c_follow_close(day, changes)
+        subs = self.sudo()
+        # Only the subscriptions with a revenue contract have one to follow the close.
+        with_contracts = subs._q2c_contracts_of_subscriptions(subs.ids)
+        for sub in subs.filtered(lambda sub: sub.id in with_contracts):
+            sub._q2c_follow_close(
+                day, changes.filtered(lambda change, sub=sub: change.subscription_id == sub)
+            )
         return changes
 
     def apply_change(self, changes, effective_date):

@@ -256,6 +256,39 @@ class TestQ2cRevrecRenewalCancellation(Q2cRevrecCommon):
         contract.action_close()
         self.assertEqual(contract.state, "closed")
 
+    def test_cancellation_of_several_at_once(self):
+        """Closed in one call on March 15th, each contract is cut with its own subscription's
+        credit, as when closed one at a time: 248.39 for the two prorated ones (51.61 credited
+        each), 300.00 for the one without proration."""
+        subs = (
+            self._subscription("2026-12-31")
+            | self._subscription("2026-12-31", proration_policy="none")
+            | self._subscription("2026-12-31")
+        )
+        self._bill("2026-01-01", "2026-02-01", "2026-03-01")
+        subs.action_close("2026-03-15")
+        credited = [
+            sum(
+                sub.change_ids.filtered(lambda c: c.change_type == "close").mapped(
+                    "proration_amount"
+                )
+            )
+            for sub in subs
+        ]
+        self.assertEqual(credited, [-51.61, 0.0, -51.61])
+        self.assertEqual(
+            subs.q2c_revenue_contract_ids.mapped("transaction_price"), [248.39, 300.0, 248.39]
+        )
+        for sub in subs:
+            self.assertEqual(
+                fields.Date.to_string(sub.q2c_revenue_contract_ids.obligation_ids.end_date),
+                "2026-03-15",
+            )
+        self._bill("2026-04-01")
+        self.Run.run_recognition("2026-03-31")
+        self.assertEqual(self._q2c_balance(self.deferred_account), 0.0)
+        self._assert_reconciled()
+
     def test_cancellation_without_refund(self):
         """No proration: the customer keeps paying the whole of March (300.00 billed), nothing
         is credited. Satisfied by March 15th: 248.39; the 51.61 billed for the rest of March and
