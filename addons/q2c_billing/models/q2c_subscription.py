@@ -1039,7 +1039,7 @@ class Q2cSubscription(models.Model):
         if end and day > end and sim["state"] in ("active", "paused"):
             if self.auto_renew and self.renewal_term_months > 0 and sim["state"] == "active":
                 while end < day:
-                    end = periods.add_months(end + ONE_DAY, self.renewal_term_months) - ONE_DAY
+                    end = periods.next_term_end(end, self.renewal_term_months)
                     sim["uplift"] *= 1.0 + (self.renewal_uplift_pct or 0.0) / 100.0
                     sim["renewal_count"] += 1
                     events.append(("renew", end))

@@ -28,6 +28,39 @@ class TestSubscriptionPeriods(BaseCase):
         self.assertEqual(periods.add_months(date(2024, 2, 29), 48), date(2028, 2, 29))
         self.assertEqual(periods.add_months(date(2026, 3, 31), -1), date(2026, 2, 28))
 
+    def test_next_term_end_follows_the_previous_term(self):
+        """A renewal term starts the day after the previous term's end and lasts whole months,
+        clamped like the periods."""
+        cases = [
+            # Calendar year and month ends.
+            (date(2026, 12, 31), 12, date(2027, 12, 31)),
+            (date(2026, 12, 31), 24, date(2028, 12, 31)),
+            (date(2026, 1, 31), 1, date(2026, 2, 28)),
+            (date(2026, 3, 31), 1, date(2026, 4, 30)),
+            (date(2026, 4, 30), 1, date(2026, 5, 31)),
+            # Mid-month anniversaries.
+            (date(2026, 6, 14), 12, date(2027, 6, 14)),
+            (date(2026, 6, 14), 24, date(2028, 6, 14)),
+            # Term starting on the 31st, next month shorter: clamped.
+            (date(2026, 1, 30), 1, date(2026, 2, 27)),
+            (date(2024, 1, 30), 1, date(2024, 2, 28)),
+            # February 29: a term starting Mar 1 ends on Feb 29 in a leap year, Feb 28 else.
+            (date(2027, 2, 28), 12, date(2028, 2, 29)),
+            (date(2024, 2, 29), 12, date(2025, 2, 28)),
+            (date(2024, 2, 29), 24, date(2026, 2, 28)),
+            (date(2026, 2, 28), 24, date(2028, 2, 29)),
+            # A term starting on Feb 29 ends the day before the clamped anniversary (Feb 28).
+            (date(2024, 2, 28), 12, date(2025, 2, 27)),
+        ]
+        for end, months, expected in cases:
+            with self.subTest(end=end, months=months):
+                self.assertEqual(periods.next_term_end(end, months), expected)
+        # Twelve monthly terms after a calendar year end where one yearly term does.
+        end = date(2025, 12, 31)
+        for _month in range(12):
+            end = periods.next_term_end(end, 1)
+        self.assertEqual(end, periods.next_term_end(date(2025, 12, 31), 12))
+
     def test_monthly_anniversary_periods_across_month_ends(self):
         anchor = date(2026, 1, 31)
         self.assertEqual(

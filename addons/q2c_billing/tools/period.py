@@ -37,6 +37,14 @@ def add_months(anchor, months):
     return date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
 
 
+def next_term_end(end, months):
+    """Last day of the term of ``months`` months that follows a term ending on ``end``: the next
+    term starts the day after ``end`` and ends the day before the same day ``months`` months
+    later (clamped to the month's last day): Dec 31 + 12 -> Dec 31, Feb 28 2027 + 12 -> Feb 29
+    2028, Jan 30 + 1 -> Feb 27 (Feb 28 in leap years)."""
+    return add_months(end + ONE_DAY, months) - ONE_DAY
+
+
 def calendar_anchor(day, billing_period):
     """First day of the calendar month, quarter or year containing ``day``."""
     if billing_period == "month":
