@@ -54,32 +54,34 @@ class Q2cSubscription(models.Model):
             return [(old_end, new_end)]
         terms, end = [], old_end
         while end < new_end:
-            next_end = periods.add_months(end + relativedelta(days=1), months) - relativedelta(
-                days=1
-            )
+            next_end = periods.next_term_end(end, months)
             terms.append((end, next_end))
             end = next_end
         return terms if end == new_end else [(old_end, new_end)]
 
-    def _q2c_uplift_ratio(self, line, day):
-        """The price multiplier of ``line`` on ``day`` over its current one: below 1 when
-        renewal uplifts recorded after ``day`` raised its prices since."""
-        later = (
+    def _q2c_uplift_data(self):
+        """The renewal uplifts of the subscription's lines in the shape of the billing data
+        that ``_q2c_line_state`` reads (one query): the price multiplier of a line on a day is
+        the old multiplier of the first uplift effective after it. Uplifts only: they change
+        the multiplier and nothing else, so that the multiplier of a day over the current one
+        scales the line's current recurring amount back to that day's prices."""
+        self.ensure_one()
+        data = {"changes_by_line": {}, "pending": {}}
+        uplifts = (
             self.env["q2c.subscription.change"]
             .sudo()
             .search(
                 [
-                    ("line_id", "=", line.id),
+                    ("subscription_id", "=", self.id),
+                    ("line_id", "!=", False),
                     ("change_type", "=", "uplift"),
-                    ("effective_date", ">", day),
                 ],
                 order="effective_date, id",
-                limit=1,
             )
         )
-        if not later or not line.price_multiplier:
-            return 1.0
-        return later.old_price_multiplier / line.price_multiplier
+        for change in uplifts:
+            data["changes_by_line"].setdefault(change.line_id.id, []).append(change)
+        return data
 
     def _q2c_close(self, day, reason):
         """A close before the end of the term modifies the revenue contract (see
@@ -309,6 +311,7 @@ class Q2cSubscription(models.Model):
         if not renewal:
             start, end = self._q2c_revenue_term()
         currency = self.currency_id
+        uplifts = self._q2c_uplift_data() if renewal else None
         vals_list = []
         for line in self.line_ids.sorted("sequence"):
             charge = line.price_plan_id.charge_type
@@ -322,7 +325,14 @@ class Q2cSubscription(models.Model):
                 )
                 if line_start > line_end:
                     continue
-                monthly = line.mrr * (self._q2c_uplift_ratio(line, line_start) if renewal else 1.0)
+                ratio = 1.0
+                if renewal and line.price_multiplier:
+                    # The prices of the term's first day: below the current ones when
+                    # renewal uplifts recorded after it raised them since.
+                    state = self._q2c_line_state(line, line_start, uplifts)
+                    if state:
+                        ratio = state["multiplier"] / line.price_multiplier
+                monthly = line.mrr * ratio
                 amount = currency.round(monthly * self._q2c_term_months(line_start, line_end))
                 method = template._q2c_get_recognition_method() or "ratable_daily"
             else:
