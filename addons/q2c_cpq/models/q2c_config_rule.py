@@ -158,30 +158,18 @@ class Q2cConfigRule(models.Model):
         return quantity
 
     @api.model
-    def _q2c_ramp_months(self, lines):
+    def _q2c_ramp_starts(self, lines):
         """The months (counted from the quote's start) at which the quantities of `lines` can
-        change: 0 and the first month of every later ramp step. Quantity rules hold at each."""
-        months = {0}
-        for line in lines.filtered("q2c_ramp_step_ids"):
-            elapsed = 0
-            for step in line._q2c_ramp_steps()[:-1]:
-                elapsed += step.months
-                months.add(elapsed)
-        return sorted(months)
-
-    @api.model
-    def _q2c_ramp_date(self, lines, month):
-        """The first day of the ramp step of `lines` starting `month` months after the quote's
-        start (False for month 0 or no such step)."""
-        if not month:
-            return False
+        change, each with the first day of the ramp step starting then: ``{month: date}`` in
+        order of months, 0 (no date: False) and the first month of every later ramp step (the
+        date of the first line's step starting that month). Quantity rules hold at each."""
+        starts = {0: False}
         for line in lines.filtered("q2c_ramp_step_ids"):
             elapsed = 0
             for step in line._q2c_ramp_steps():
-                if elapsed == month:
-                    return step.date_start
+                starts.setdefault(elapsed, step.date_start)
                 elapsed += step.months
-        return False
+        return dict(sorted(starts.items()))
 
     def _q2c_auto_add_quantity(self, trigger_quantity):
         """Quantity of a target product added by an auto_add rule."""
@@ -353,9 +341,10 @@ class Q2cConfigRule(models.Model):
             )
             # The bounds hold over the whole term: the quantity at the start of every ramp step
             # counts, the lowest for the minimum and the highest for the maximum.
+            ramp_starts = self._q2c_ramp_starts(product_lines)
             quantities = [
                 (month, sum(self._q2c_line_quantity(line, month) for line in product_lines))
-                for month in self._q2c_ramp_months(product_lines)
+                for month in ramp_starts
             ]
             low_month, low = min(quantities, key=lambda item: item[1])
             high_month, high = max(quantities, key=lambda item: item[1])
@@ -375,7 +364,7 @@ class Q2cConfigRule(models.Model):
                         "line": last_line,
                         "quantity": last_line.product_uom_qty + self.min_quantity - low,
                     }
-                ramp_date = self._q2c_ramp_date(product_lines, low_month)
+                ramp_date = ramp_starts[low_month]
                 issues.append(
                     self._q2c_issue(
                         _(
@@ -406,7 +395,7 @@ class Q2cConfigRule(models.Model):
                 new_quantity = last_line.product_uom_qty - (high - self.max_quantity)
                 if fixable and float_compare(new_quantity, 0, precision_digits=digits) > 0:
                     fix = {"type": "set_quantity", "line": last_line, "quantity": new_quantity}
-                ramp_date = self._q2c_ramp_date(product_lines, high_month)
+                ramp_date = ramp_starts[high_month]
                 issues.append(
                     self._q2c_issue(
                         _(
@@ -435,7 +424,8 @@ class Q2cConfigRule(models.Model):
         digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
         # The ratio holds over the whole term: the largest shortfall of any ramp step counts.
         worst = None
-        for month in self._q2c_ramp_months(triggers | targets):
+        ramp_starts = self._q2c_ramp_starts(triggers | targets)
+        for month in ramp_starts:
             trigger_quantity = sum(self._q2c_line_quantity(line, month) for line in triggers)
             required = self._q2c_ratio_quantity(trigger_quantity)
             have = sum(self._q2c_line_quantity(line, month) for line in targets)
@@ -467,7 +457,7 @@ class Q2cConfigRule(models.Model):
             }
         else:
             fix = None  # a ramped target is mended in its ramp
-        ramp_date = self._q2c_ramp_date(triggers | targets, month)
+        ramp_date = ramp_starts[month]
         values = {
             "targets": self._q2c_names(self.target_product_ids),
             "required": self._q2c_format_quantity(required),

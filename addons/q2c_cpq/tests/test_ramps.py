@@ -280,6 +280,28 @@ class TestQ2cRamps(Q2cCpqSubscriptionCommon):
         self.assertEqual(first.quantity, 10)  # the ramp itself is left as typed
 
     @freeze_time("2025-12-15")
+    def test_ramp_starts_of_several_lines(self):
+        """The months quantity rules are checked at: the quote's start and the first month of
+        every later step of any ramped line, each with that step's first day."""
+        __, yearly = self._seat_ramp()  # steps of 12 months from 2026-01-01
+        order, half = self._ramped_quote(self.seat, [(6, 5, {}), (30, 8, {})], q2c_term_months=36)
+        order.order_line = [Command.create({"product_id": self.support.id, "product_uom_qty": 1})]
+        starts = self.env["q2c.config.rule"]._q2c_ramp_starts(order.order_line | yearly)
+        self.assertEqual(
+            list(starts.items()),
+            [
+                (0, False),
+                (6, date(2026, 7, 1)),
+                (12, date(2027, 1, 1)),
+                (24, date(2028, 1, 1)),
+            ],
+        )
+        self.assertEqual(half._q2c_ramp_steps()[1].date_start, date(2026, 7, 1))
+        # No ramped line: the quote's start only.
+        support = order.order_line - half
+        self.assertEqual(self.env["q2c.config.rule"]._q2c_ramp_starts(support), {0: False})
+
+    @freeze_time("2025-12-15")
     def test_step_discount_needs_approval_and_an_edit_asks_again(self):
         self.env["q2c.approval.rule"].create(
             {
