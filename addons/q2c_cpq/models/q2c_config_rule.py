@@ -364,24 +364,9 @@ class Q2cConfigRule(models.Model):
                         "line": last_line,
                         "quantity": last_line.product_uom_qty + self.min_quantity - low,
                     }
-                ramp_date = ramp_starts[low_month]
                 issues.append(
                     self._q2c_issue(
-                        _(
-                            "%(product)s: the quantity %(quantity)s from %(date)s (ramp step) is "
-                            "below the minimum %(minimum)s.",
-                            product=product.display_name,
-                            quantity=self._q2c_format_quantity(low),
-                            date=format_date(self.env, ramp_date),
-                            minimum=self._q2c_format_quantity(self.min_quantity),
-                        )
-                        if ramp_date
-                        else _(
-                            "%(product)s: the quantity %(quantity)s is below the minimum %(minimum)s.",
-                            product=product.display_name,
-                            quantity=self._q2c_format_quantity(low),
-                            minimum=self._q2c_format_quantity(self.min_quantity),
-                        ),
+                        self._q2c_bound_message("min", product, low, ramp_starts[low_month]),
                         product_lines or triggers,
                         "min:%s" % product.id,
                         fix=fix,
@@ -395,30 +380,47 @@ class Q2cConfigRule(models.Model):
                 new_quantity = last_line.product_uom_qty - (high - self.max_quantity)
                 if fixable and float_compare(new_quantity, 0, precision_digits=digits) > 0:
                     fix = {"type": "set_quantity", "line": last_line, "quantity": new_quantity}
-                ramp_date = ramp_starts[high_month]
                 issues.append(
                     self._q2c_issue(
-                        _(
-                            "%(product)s: the quantity %(quantity)s from %(date)s (ramp step) is "
-                            "above the maximum %(maximum)s.",
-                            product=product.display_name,
-                            quantity=self._q2c_format_quantity(high),
-                            date=format_date(self.env, ramp_date),
-                            maximum=self._q2c_format_quantity(self.max_quantity),
-                        )
-                        if ramp_date
-                        else _(
-                            "%(product)s: the quantity %(quantity)s is above the maximum %(maximum)s.",
-                            product=product.display_name,
-                            quantity=self._q2c_format_quantity(high),
-                            maximum=self._q2c_format_quantity(self.max_quantity),
-                        ),
+                        self._q2c_bound_message("max", product, high, ramp_starts[high_month]),
                         product_lines,
                         "max:%s" % product.id,
                         fix=fix,
                     )
                 )
         return issues
+
+    def _q2c_bound_message(self, bound, product, quantity, ramp_date):
+        """Why `quantity` of `product` breaks the rule's minimum (`bound` "min") or maximum
+        ("max"), naming the first day of the ramp step it starts on (if any)."""
+        self.ensure_one()
+        values = {
+            "product": product.display_name,
+            "quantity": self._q2c_format_quantity(quantity),
+        }
+        if bound == "min":
+            values["minimum"] = self._q2c_format_quantity(self.min_quantity)
+            if ramp_date:
+                return _(
+                    "%(product)s: the quantity %(quantity)s from %(date)s (ramp step) is below "
+                    "the minimum %(minimum)s.",
+                    date=format_date(self.env, ramp_date),
+                    **values,
+                )
+            return _(
+                "%(product)s: the quantity %(quantity)s is below the minimum %(minimum)s.", **values
+            )
+        values["maximum"] = self._q2c_format_quantity(self.max_quantity)
+        if ramp_date:
+            return _(
+                "%(product)s: the quantity %(quantity)s from %(date)s (ramp step) is above the "
+                "maximum %(maximum)s.",
+                date=format_date(self.env, ramp_date),
+                **values,
+            )
+        return _(
+            "%(product)s: the quantity %(quantity)s is above the maximum %(maximum)s.", **values
+        )
 
     def _q2c_evaluate_ratio(self, targets, triggers):
         digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
