@@ -2,8 +2,11 @@
 a per-item report, idempotent under concurrent clients."""
 
 import threading
+import time
 import xmlrpc.client
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 
 
@@ -169,3 +172,137 @@ def test_two_clients_ingesting_the_same_events_store_each_once(rpc, usage_setup)
     accepted = sum(r["accepted"] for client_reports in reports for r in client_reports)
     assert accepted == 6000
     assert _stored(rpc, usage_setup, "con-") == 6000
+
+
+def _draft_subscription(rpc, setup):
+    """A draft subscription (deletable) with the usage line of ``setup``'s metric."""
+    sub = rpc.call("q2c.subscription", "read", [setup["sub_id"]], ["partner_id", "currency_id"])[0]
+    line = rpc.call(
+        "q2c.subscription.line",
+        "search_read",
+        [("subscription_id", "=", setup["sub_id"])],
+        ["product_id", "price_plan_id"],
+    )[0]
+    return rpc.call(
+        "q2c.subscription",
+        "create",
+        {
+            "partner_id": sub["partner_id"][0],
+            "currency_id": sub["currency_id"][0],
+            "start_date": "2026-01-01",
+            "line_ids": [
+                (
+                    0,
+                    0,
+                    {
+                        "product_id": line["product_id"][0],
+                        "price_plan_id": line["price_plan_id"][0],
+                        "quantity": 1,
+                    },
+                )
+            ],
+        },
+    )
+
+
+def _wait_until_blocked(odoo_server, thread):
+    """True once a session of the server waits for a lock (the call of ``thread`` waits for
+    the open transaction of the test); False when ``thread`` ended first."""
+    with psycopg2.connect(dbname=odoo_server.db) as connection:
+        connection.autocommit = True
+        with connection.cursor() as cr:
+            for __ in range(1200):
+                cr.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE NOT l.granted AND a.datname = %s",
+                    [odoo_server.db],
+                )
+                if cr.fetchone()[0]:
+                    return True
+                if not thread.is_alive():
+                    return False
+                time.sleep(0.05)
+    return False
+
+
+def _transaction(odoo_server):
+    connection = psycopg2.connect(dbname=odoo_server.db)
+    connection.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ)
+    return connection
+
+
+def test_deleting_a_subscription_while_its_events_are_stored_is_refused(
+    rpc, usage_setup, odoo_server
+):
+    # The events table has no foreign key: a deletion that overlaps a transaction storing
+    # events of the subscription (as ingest does: the subscription locked FOR KEY SHARE,
+    # then the rows) waits for it, then sees its events and is refused.
+    draft = _draft_subscription(rpc, usage_setup)
+    metric = rpc.call("q2c.usage.metric", "search", [("code", "=", usage_setup["metric"])])[0]
+    storing = _transaction(odoo_server)
+    with storing.cursor() as cr:
+        cr.execute("SELECT id FROM q2c_subscription WHERE id = %s FOR KEY SHARE", [draft])
+        cr.execute(
+            """INSERT INTO q2c_usage_event (subscription_id, metric_id, transaction_id,
+                   quantity, timestamp, state, received_at)
+               VALUES (%s, %s, 'race-del-1', 1, '2026-01-10', 'pending', now())""",
+            [draft, metric],
+        )
+    faults = []
+
+    def delete():
+        try:
+            rpc.clone().call("q2c.subscription", "unlink", [draft])
+        except xmlrpc.client.Fault as fault:
+            faults.append(fault.faultString)
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    assert _wait_until_blocked(odoo_server, thread)
+    storing.commit()
+    storing.close()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert len(faults) == 1 and "cannot be deleted: usage events refer to it" in faults[0]
+    assert rpc.call("q2c.subscription", "search_count", [("id", "=", draft)]) == 1
+    assert rpc.call("q2c.usage.event", "search_count", [("subscription_id", "=", draft)]) == 1
+
+
+def test_events_of_a_subscription_deleted_meanwhile_are_rejected(rpc, usage_setup, odoo_server):
+    # Ingest waits for a deletion in progress (its lock), then rejects the events of the
+    # subscription deleted: nothing stored that refers to nothing.
+    draft = _draft_subscription(rpc, usage_setup)
+    deleting = _transaction(odoo_server)
+    with deleting.cursor() as cr:
+        cr.execute("DELETE FROM q2c_subscription WHERE id = %s", [draft])
+    reports = []
+    thread = threading.Thread(
+        target=lambda: reports.append(
+            rpc.clone().call(
+                "q2c.usage.event",
+                "ingest",
+                [
+                    {
+                        "transaction_id": "race-ing-1",
+                        "subscription_id": draft,
+                        "metric": usage_setup["metric"],
+                    }
+                ],
+            )
+        )
+    )
+    thread.start()
+    assert _wait_until_blocked(odoo_server, thread)
+    deleting.commit()
+    deleting.close()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert reports[0]["accepted"] == 0
+    assert reports[0]["rejected"] == [
+        {
+            "index": 0,
+            "transaction_id": "race-ing-1",
+            "error": f"subscription_id: unknown subscription id {draft}",
+        }
+    ]
+    assert rpc.call("q2c.usage.event", "search_count", [("transaction_id", "=", "race-ing-1")]) == 0

@@ -86,6 +86,11 @@ class Q2cSubscription(models.Model):
     # Actions
     # ------------------------------------------------------------------
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_usage_events(self):
+        # The events table has no foreign key to subscriptions: "restrict" is enforced here.
+        self.env["q2c.usage.event"]._q2c_check_no_usage_events("subscription_id", self)
+
     def action_view_usage_events(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("q2c_billing.q2c_usage_event_action")

@@ -12,7 +12,7 @@ import psycopg2.errors
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, create_index
-from odoo.tools.sql import drop_index
+from odoo.tools.sql import drop_constraint, drop_index
 
 # Most events one ``ingest`` call takes (API.md).
 MAX_INGEST_BATCH = 10000
@@ -105,6 +105,40 @@ def day_start(day):
     return datetime.combine(day, time.min)
 
 
+class Many2oneWithoutForeignKey(fields.Many2one):
+    """A Many2one whose column has no foreign key in PostgreSQL (an existing one is dropped,
+    with its ``ir.model.constraint`` record, when the module is installed or updated).
+
+    For the subscription and the metric of usage events only: with tens of millions of rows
+    arriving by thousands, the per-row trigger query of each foreign key cost 15 to 20 us of
+    PostgreSQL CPU per ingested event, as much as storing the row. Odoo's own high-volume
+    references (``mail.message.res_id``, ``ir.attachment.res_id``) have no foreign key either.
+    Integrity is kept by the application: ``ingest`` and ``create`` lock the subscriptions and
+    metrics they reference (``FOR KEY SHARE``, the lock a foreign key check takes) and never
+    store an unknown one, the fields cannot be written afterwards, and deleting a subscription
+    or a metric that events reference is refused (``ondelete="restrict"``, enforced by
+    ``q2c.subscription`` and ``q2c.usage.metric``, see ``_q2c_check_no_usage_events``)."""
+
+    def update_db_foreign_key(self, model, column):
+        cr = model.env.cr
+        cr.execute(
+            SQL(
+                """
+            SELECT fk.conname
+              FROM pg_constraint fk
+              JOIN pg_class c ON c.oid = fk.conrelid
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = fk.conkey[1]
+             WHERE fk.contype = 'f' AND c.relname = %s AND a.attname = %s
+            """,
+                model._table,
+                self.name,
+            )
+        )
+        for (name,) in cr.fetchall():
+            drop_constraint(cr, model._table, name)
+            cr.execute(SQL("DELETE FROM ir_model_constraint WHERE name = %s AND type = 'f'", name))
+
+
 class Q2cUsageEvent(models.Model):
     """One metered usage event of a subscription (an API call, a GB stored at a time...).
 
@@ -132,7 +166,9 @@ class Q2cUsageEvent(models.Model):
 
     # The unique index (subscription_id, transaction_id) and the index (subscription_id,
     # metric_id, timestamp) both lead with subscription_id: no separate index on it.
-    subscription_id = fields.Many2one(
+    # No foreign key on these two (see Many2oneWithoutForeignKey): the application enforces
+    # them, "restrict" included.
+    subscription_id = Many2oneWithoutForeignKey(
         "q2c.subscription",
         string="Subscription",
         required=True,
@@ -140,7 +176,7 @@ class Q2cUsageEvent(models.Model):
         check_company=True,
         readonly=True,
     )
-    metric_id = fields.Many2one(
+    metric_id = Many2oneWithoutForeignKey(
         "q2c.usage.metric",
         string="Metric",
         required=True,
@@ -257,8 +293,11 @@ class Q2cUsageEvent(models.Model):
         """Create events from the user interface or Odoo's CSV import: the same checks as
         ``ingest`` (a bad row raises a ValidationError naming the row and the field)."""
         sub_ids = [vals["subscription_id"] for vals in vals_list if vals.get("subscription_id")]
-        subs = self._q2c_sub_infos(self.env["q2c.subscription"].search([("id", "in", sub_ids)]))
         metric_ids = [vals["metric_id"] for vals in vals_list if vals.get("metric_id")]
+        # No foreign key on these columns: lock what the rows reference, as one would.
+        self._q2c_lock_references("q2c.subscription", sub_ids)
+        self._q2c_lock_references("q2c.usage.metric", metric_ids)
+        subs = self._q2c_sub_infos(self.env["q2c.subscription"].search([("id", "in", sub_ids)]))
         metrics = {
             metric.id: MetricInfo(metric.id, metric.code)
             for metric in self.env["q2c.usage.metric"].browse(metric_ids).exists()
@@ -445,6 +484,62 @@ class Q2cUsageEvent(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
+    def _q2c_lock_references(self, model_name, ids):
+        """Lock the rows of ``ids`` of ``model_name`` (subscriptions or metrics) that events
+        are about to reference, as a foreign key check would (``FOR KEY SHARE``): deleting
+        them waits until this transaction ends (then sees its events and is refused)."""
+        if ids:
+            self.env.execute_query(
+                SQL(
+                    "SELECT id FROM %s WHERE id = ANY(%s) FOR KEY SHARE",
+                    SQL.identifier(self.env[model_name]._table),
+                    sorted(set(ids)),
+                )
+            )
+
+    @api.model
+    def _q2c_check_no_usage_events(self, field_name, records):
+        """Refuse to delete ``records`` (subscriptions for ``field_name`` ``subscription_id``,
+        metrics for ``metric_id``) while usage events reference them: what the foreign key
+        (``ondelete="restrict"``) did before the column lost it.
+
+        The records are locked first (``FOR UPDATE``), which waits for the transactions
+        storing events of them (they lock them ``FOR KEY SHARE``) and makes later ones wait
+        for this one. Their events are then looked up in this transaction (its own events)
+        and, when there are none, in a new one: Odoo's transactions are REPEATABLE READ, so
+        only a new snapshot sees the events committed by the transactions just waited for."""
+        if not records:
+            return
+        self.flush_model([field_name])
+        ids = sorted(records.ids)
+        self.env.execute_query(
+            SQL(
+                "SELECT id FROM %s WHERE id = ANY(%s) FOR UPDATE",
+                SQL.identifier(records._table),
+                ids,
+            )
+        )
+        query = SQL(
+            "SELECT %s FROM q2c_usage_event WHERE %s = ANY(%s) LIMIT 1",
+            SQL.identifier(field_name),
+            SQL.identifier(field_name),
+            ids,
+        )
+        used = self.env.execute_query(query)
+        if not used:
+            with self.env.registry.cursor() as cr:
+                cr.execute(query)
+                used = cr.fetchall()
+        if used:
+            record = records.browse(used[0][0])
+            raise UserError(
+                _(
+                    "%(record)s cannot be deleted: usage events refer to it.",
+                    record=record.display_name,
+                )
+            )
+
+    @api.model
     def _q2c_reject(self, index, transaction_id, error):
         return {
             "index": index,
@@ -485,7 +580,10 @@ class Q2cUsageEvent(models.Model):
             if isinstance(code, str):
                 codes.add(code.strip())
         # 2. Subscriptions of the caller's companies (record rules apply), by reference and id:
-        # their values straight from the query (no record per subscription).
+        # their values straight from the query (no record per subscription). They are locked
+        # as a foreign key check would (FOR KEY SHARE: a concurrent update of the
+        # subscription goes on, a deletion waits for this transaction); the events table has
+        # no foreign key (see Many2oneWithoutForeignKey).
         by_id = {}
         if refs or ids:
             Subscription = self.env["q2c.subscription"]
@@ -500,8 +598,15 @@ class Q2cUsageEvent(models.Model):
             )
             table = Subscription._table
             for row in self.env.execute_query(
-                query.select(
-                    *(SQL.identifier(table, name) for name in ("id", "name", "state", "company_id"))
+                SQL(
+                    "%s FOR KEY SHARE OF %s",
+                    query.select(
+                        *(
+                            SQL.identifier(table, name)
+                            for name in ("id", "name", "state", "company_id")
+                        )
+                    ),
+                    SQL.identifier(table),
                 )
             ):
                 by_id[row[0]] = SubInfo(*row)
@@ -509,19 +614,28 @@ class Q2cUsageEvent(models.Model):
         for info in by_id.values():
             # A reference shared by subscriptions of two companies is ambiguous (None).
             by_ref[info.name] = None if info.name in by_ref else info
-        # 3. Metrics by code per company (a company's own metric before a shared one).
+        # 3. Metrics by code per company (a company's own metric before a shared one), locked
+        # as the subscriptions.
         metrics = {}
         if codes and by_id:
             company_ids = list({info.company_id for info in by_id.values()})
-            for metric in (
-                self.env["q2c.usage.metric"]
-                .search_fetch(
-                    [("code", "in", list(codes)), ("company_id", "in", company_ids + [False])],
-                    ["code", "company_id"],
+            Metric = self.env["q2c.usage.metric"]
+            Metric.flush_model(["code", "company_id"])
+            query = Metric._search(
+                [("code", "in", list(codes)), ("company_id", "in", company_ids + [False])]
+            )
+            table = Metric._table
+            rows = self.env.execute_query(
+                SQL(
+                    "%s FOR KEY SHARE OF %s",
+                    query.select(
+                        *(SQL.identifier(table, name) for name in ("id", "code", "company_id"))
+                    ),
+                    SQL.identifier(table),
                 )
-                .sorted(lambda m: bool(m.company_id))
-            ):
-                metrics[(metric.code, metric.company_id.id)] = MetricInfo(metric.id, metric.code)
+            )
+            for metric_id, code, company_id in sorted(rows, key=lambda row: bool(row[2])):
+                metrics[(code, company_id or False)] = MetricInfo(metric_id, code)
         lookups = (by_ref, by_id, metrics, self._q2c_usage_metrics_by_subscription(list(by_id)))
 
         # 4. The events. ``targets`` caches, per (subscription, subscription_id, metric) as

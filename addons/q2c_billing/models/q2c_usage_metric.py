@@ -66,6 +66,11 @@ class Q2cUsageMetric(models.Model):
         for metric in self:
             metric.event_count = counts[metric.id]
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_usage_events(self):
+        # The events table has no foreign key to metrics: "restrict" is enforced here.
+        self.env["q2c.usage.event"]._q2c_check_no_usage_events("metric_id", self)
+
     @api.constrains("code", "company_id")
     def _check_code_unique(self):
         # The SQL constraint does not see duplicates between metrics without a company (NULL).

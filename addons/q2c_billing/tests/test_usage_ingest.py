@@ -471,3 +471,116 @@ class TestUsageIngest(Q2cUsageCommon):
                     "quantity": 1,
                 }
             )
+
+    # ------------------------------------------------------------------
+    # References without foreign keys (Many2oneWithoutForeignKey)
+    # ------------------------------------------------------------------
+
+    def test_event_columns_have_no_foreign_key(self):
+        self.env.cr.execute(
+            """
+            SELECT a.attname
+              FROM pg_constraint fk
+              JOIN pg_class c ON c.oid = fk.conrelid
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = fk.conkey[1]
+             WHERE fk.contype = 'f' AND c.relname = 'q2c_usage_event'
+            """
+        )
+        self.assertEqual({name for (name,) in self.env.cr.fetchall()}, {"invoice_line_id"})
+
+    def test_update_drops_an_existing_foreign_key(self):
+        # A database created before the foreign keys were dropped: the module update drops
+        # them (and their ir.model.constraint records).
+        cr = self.env.cr
+        cr.execute(
+            "ALTER TABLE q2c_usage_event ADD CONSTRAINT q2c_usage_event_subscription_id_fkey"
+            " FOREIGN KEY (subscription_id) REFERENCES q2c_subscription(id) ON DELETE RESTRICT"
+        )
+        field = self.env["q2c.usage.event"]._fields["subscription_id"]
+        field.update_db_foreign_key(self.env["q2c.usage.event"], None)
+        cr.execute(
+            "SELECT 1 FROM pg_constraint WHERE conname = 'q2c_usage_event_subscription_id_fkey'"
+        )
+        self.assertFalse(cr.fetchall())
+        self.assertFalse(
+            self.env["ir.model.constraint"].search(
+                [("name", "=", "q2c_usage_event_subscription_id_fkey")]
+            )
+        )
+
+    def test_subscription_with_events_cannot_be_deleted(self):
+        draft = self._q2c_usage_subscription(activate=False)
+        self.assertEqual(draft.state, "draft")
+        report = self._ingest([self._ev(draft, "d-1", self.metric_calls)])
+        self.assertEqual(report["accepted"], 1)
+        with self.assertRaisesRegex(UserError, f"{draft.name} cannot be deleted: usage events"):
+            draft.unlink()
+        self.assertTrue(draft.exists())
+        self.assertEqual(len(self._events(draft)), 1)
+        # Without events it can be deleted (a draft).
+        empty = self._q2c_usage_subscription(activate=False)
+        empty.unlink()
+        self.assertFalse(empty.exists())
+
+    def test_metric_with_events_cannot_be_deleted(self):
+        self._ingest([self._ev(self.sub, "m-1", self.metric_orphan)])
+        with self.assertRaisesRegex(UserError, "Orphan metric cannot be deleted: usage events"):
+            self.metric_orphan.unlink()
+        self.assertTrue(self.metric_orphan.exists())
+        unused = self.env["q2c.usage.metric"].create({"name": "Unused", "code": "t_unused"})
+        unused.unlink()
+        self.assertFalse(unused.exists())
+
+    def test_deleted_subscription_or_metric_is_unknown(self):
+        draft = self._q2c_usage_subscription(activate=False)
+        draft_id = draft.id
+        draft.unlink()
+        metric = self.env["q2c.usage.metric"].create({"name": "Gone", "code": "t_gone"})
+        metric.unlink()
+        report = self._ingest(
+            [
+                self._ev(self.sub, "u-1", self.metric_calls),
+                {
+                    "transaction_id": "u-2",
+                    "subscription_id": draft_id,
+                    "metric": "t_calls",
+                },
+                {"transaction_id": "u-3", "subscription": self.sub.name, "metric": "t_gone"},
+            ]
+        )
+        self.assertEqual(report["accepted"], 1)
+        self.assertEqual(
+            [(item["index"], item["error"]) for item in report["rejected"]],
+            [
+                (1, f"subscription_id: unknown subscription id {draft_id}"),
+                (
+                    2,
+                    "metric: unknown usage metric code 't_gone' in the company "
+                    f"{self.env.company.name}",
+                ),
+            ],
+        )
+        self.assertFalse(
+            self.env["q2c.usage.event"].search_count([("transaction_id", "in", ["u-2", "u-3"])])
+        )
+
+    def test_create_refuses_unknown_references(self):
+        draft = self._q2c_usage_subscription(activate=False)
+        draft_id = draft.id
+        draft.unlink()
+        with self.assertRaisesRegex(ValidationError, "unknown subscription id"):
+            self.env["q2c.usage.event"].create(
+                {
+                    "transaction_id": "cr-1",
+                    "subscription_id": draft_id,
+                    "metric_id": self.metric_calls.id,
+                }
+            )
+        with self.assertRaisesRegex(ValidationError, "metric_id: required"):
+            self.env["q2c.usage.event"].create(
+                {
+                    "transaction_id": "cr-2",
+                    "subscription_id": self.sub.id,
+                    "metric_id": self.metric_calls.id + 1000000,
+                }
+            )
