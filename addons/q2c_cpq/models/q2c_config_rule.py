@@ -158,6 +158,15 @@ class Q2cConfigRule(models.Model):
         return quantity
 
     @api.model
+    def _q2c_line_uom_quantity(self, line, quantity):
+        """`quantity` in the unit of measure of `line`'s product (the unit quantity rules count
+        in) converted to the line's unit, rounded up to that unit's rounding: what a fix adds
+        to or takes from the line's quantity."""
+        if line.product_uom and line.product_id and line.product_uom != line.product_id.uom_id:
+            return line.product_id.uom_id._compute_quantity(quantity, line.product_uom)
+        return quantity
+
+    @api.model
     def _q2c_ramp_starts(self, lines):
         """The months (counted from the quote's start) at which the quantities of `lines` can
         change, each with the first day of the ramp step starting then: ``{month: date}`` in
@@ -362,7 +371,8 @@ class Q2cConfigRule(models.Model):
                     fix = {
                         "type": "set_quantity",
                         "line": last_line,
-                        "quantity": last_line.product_uom_qty + self.min_quantity - low,
+                        "quantity": last_line.product_uom_qty
+                        + self._q2c_line_uom_quantity(last_line, self.min_quantity - low),
                     }
                 issues.append(
                     self._q2c_issue(
@@ -377,7 +387,9 @@ class Q2cConfigRule(models.Model):
                 and float_compare(high, self.max_quantity, precision_digits=digits) > 0
             ):
                 fix = None
-                new_quantity = last_line.product_uom_qty - (high - self.max_quantity)
+                new_quantity = last_line.product_uom_qty - self._q2c_line_uom_quantity(
+                    last_line, high - self.max_quantity
+                )
                 if fixable and float_compare(new_quantity, 0, precision_digits=digits) > 0:
                     fix = {"type": "set_quantity", "line": last_line, "quantity": new_quantity}
                 issues.append(
@@ -455,7 +467,8 @@ class Q2cConfigRule(models.Model):
             fix = {
                 "type": "set_quantity",
                 "line": last_line,
-                "quantity": last_line.product_uom_qty + required - have,
+                "quantity": last_line.product_uom_qty
+                + self._q2c_line_uom_quantity(last_line, required - have),
             }
         else:
             fix = None  # a ramped target is mended in its ramp

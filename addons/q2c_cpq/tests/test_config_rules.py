@@ -213,6 +213,50 @@ class TestQ2cConfigRules(Q2cCpqCommon):
         order.action_q2c_apply_fixes()
         self.assertEqual(self._line(order, self.users).product_uom_qty, 100)
 
+    def test_quantity_fixes_in_the_line_unit_of_measure(self):
+        """Quantity rules count in the product's unit of measure; their fixes set the line's
+        quantity in the line's unit (a dozen licences is 12), rounded to stay within the rule."""
+        dozen = self.env.ref("uom.product_uom_dozen")
+        self._create_rule("quantity", self.users, min_quantity=24, max_quantity=100)
+        order = self._create_order([(self.users, 1, {"product_uom": dozen.id})])
+        line = self._line(order, self.users)
+        self.assertEqual(
+            [issue["message"] for issue in order.q2c_check_configuration()],
+            ["User Licence: the quantity 12 is below the minimum 24."],
+        )
+        self.assertEqual(order.q2c_config_issues[0]["fix_label"], "Set User Licence to 2")
+        order.action_q2c_apply_fixes()
+        self.assertEqual((line.product_uom_qty, line.product_uom), (2.0, dozen))
+        self.assertEqual(order.q2c_check_configuration(), [])
+        # 10 dozen = 120 licences, 20 too many: 1.67 dozen less (20 / 12 rounded up), 8.33
+        # dozen = 99.96 licences.
+        line.product_uom_qty = 10
+        self.assertEqual(
+            order.q2c_check_configuration()[0]["message"],
+            "User Licence: the quantity 120 is above the maximum 100.",
+        )
+        self.assertEqual(order.q2c_config_issues[0]["fix_label"], "Set User Licence to 8.33")
+        order.action_q2c_apply_fixes()
+        self.assertEqual(line.product_uom_qty, 8.33)
+        self.assertEqual(order.q2c_check_configuration(), [])
+
+    def test_quantity_ratio_fix_in_the_line_unit_of_measure(self):
+        """One support seat per ten users, the support line in dozens: 300 users need 30
+        seats, 12 on the quote (1 dozen); 18 more are 1.5 dozen."""
+        dozen = self.env.ref("uom.product_uom_dozen")
+        self._create_rule("quantity", self.users, self.support, ratio=0.1)
+        order = self._create_order(
+            [(self.users, 300), (self.support, 1, {"product_uom": dozen.id})]
+        )
+        self.assertEqual(
+            [issue["message"] for issue in order.q2c_check_configuration()],
+            ["Support Seat: 30 needed for 300 User Licence, 12 on the quote."],
+        )
+        order.action_q2c_apply_fixes()
+        support = self._line(order, self.support)
+        self.assertEqual((support.product_uom_qty, support.product_uom), (2.5, dozen))
+        self.assertEqual(order.q2c_check_configuration(), [])
+
     def test_quantity_sums_the_lines_of_a_product(self):
         self._create_rule("quantity", self.users, max_quantity=10)
         order = self._create_order([(self.users, 6), (self.users, 6)])
