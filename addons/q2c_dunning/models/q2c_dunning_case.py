@@ -6,7 +6,7 @@ import psycopg2
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, mute_logger
+from odoo.tools import SQL, float_round, mute_logger
 
 _logger = logging.getLogger(__name__)
 
@@ -27,6 +27,36 @@ ACTION_STAGE = {
     "suspend": "suspended",
     "cancel": "cancelled",
 }
+# The values of a case opened set-based (_q2c_insert_cases), those required, and the defaults
+# of the other fields it relies on.
+INSERT_FIELDS = (
+    "name",
+    "invoice_id",
+    "partner_id",
+    "subscription_id",
+    "subscription_ids",
+    "policy_id",
+    "company_id",
+    "currency_id",
+    "failed_amount",
+    "failed_amount_company",
+    "origin",
+    "start_date",
+    "schedule_date",
+    "attempt_base",
+)
+INSERT_REQUIRED = (
+    "name",
+    "invoice_id",
+    "partner_id",
+    "policy_id",
+    "company_id",
+    "currency_id",
+    "origin",
+    "start_date",
+    "schedule_date",
+)
+INSERT_DEFAULTS = {"state": "open", "stage": "new"}
 # Payment transaction operations made by the customer (portal, payment link).
 CUSTOMER_OPERATIONS = ("online_redirect", "online_direct", "online_token")
 
@@ -382,7 +412,25 @@ class Q2cDunningCase(models.Model):
     @api.model
     def _q2c_create_cases(self, vals_list):
         """Create cases, skipping invoices another transaction opened a case for meanwhile
-        (the partial unique index refuses a second open case)."""
+        (the partial unique index refuses a second open case). The values the set-based path
+        knows (``_q2c_insertable``) are inserted in a few statements (``_q2c_insert_cases``),
+        the others created by the ORM (``_q2c_create_cases_orm``): the same records. The
+        invoices and their subscriptions get their portal access tokens."""
+        fast, slow = [], []
+        insertable = self._q2c_insertable(vals_list)
+        for vals, ok in zip(vals_list, insertable, strict=True):
+            (fast if ok else slow).append(vals)
+        cases = self._q2c_insert_cases(fast) if fast else self.browse()
+        if slow:
+            cases |= self._q2c_create_cases_orm(slow)
+        # The reminders link to the portal pages of the invoices and subscriptions: they get
+        # their access tokens now (set-based: the invoices' with their dunning fields).
+        cases.invoice_id._q2c_dunning_ensure_portal_tokens()
+        return cases
+
+    @api.model
+    def _q2c_create_cases_orm(self, vals_list):
+        """Create cases by the ORM (one by one after a conflict with a concurrent run)."""
         Case = self.with_context(tracking_disable=True, mail_create_nolog=True)
         try:
             # The conflict is expected under concurrency: not an error worth logging.
@@ -399,18 +447,267 @@ class Q2cDunningCase(models.Model):
                 continue
         return cases
 
+    @api.model
+    def _q2c_insertable(self, vals_list):
+        """For each of ``vals_list``, whether ``_q2c_insert_cases`` knows it: the values of
+        ``_q2c_prepare_case_vals`` without a hard decline, required values given, the policy
+        and the invoice of the case's company, no default of another module or user. The
+        context key ``q2c_dunning_orm_open`` sends everything to the ORM."""
+        if not vals_list or self.env.context.get("q2c_dunning_orm_open"):
+            return [False] * len(vals_list)
+        missing = [
+            name
+            for name, field in self._fields.items()
+            if field.store
+            and field.column_type
+            and not field.automatic
+            and name not in INSERT_FIELDS
+        ]
+        if self.default_get(missing) != INSERT_DEFAULTS:
+            return [False] * len(vals_list)
+        policies = self.env["q2c.dunning.policy"].browse(
+            {vals.get("policy_id") for vals in vals_list} - {None, False}
+        )
+        policy_company = {policy.id: policy.company_id.id for policy in policies}
+        invoices = self.env["account.move"].browse(
+            {vals.get("invoice_id") for vals in vals_list} - {None, False}
+        )
+        invoice_company = {invoice.id: invoice.company_id.id for invoice in invoices}
+        result = []
+        for vals in vals_list:
+            command = vals.get("subscription_ids")
+            result.append(
+                set(vals) <= set(INSERT_FIELDS)
+                and all(vals.get(name) for name in INSERT_REQUIRED)
+                and policy_company[vals["policy_id"]] in (False, vals["company_id"])
+                and invoice_company[vals["invoice_id"]] == vals["company_id"]
+                and (
+                    command is None
+                    or (
+                        len(command) == 1
+                        and command[0][0] == fields.Command.SET
+                        and all(isinstance(sub_id, int) for sub_id in command[0][2])
+                    )
+                )
+            )
+        return result
+
+    @api.model
+    def _q2c_insert_cases(self, vals_list):
+        """Open the cases of ``vals_list`` (known to ``_q2c_insertable``) set-based: the cases,
+        their subscriptions and the *open* rows of their timelines inserted in one statement
+        each, their next step computed from the policies' steps, and the invoices' case and
+        collectibility written in one statement; the same records as the ORM's ``create``
+        (compared field by field in a test). An invoice that already has an open case (a
+        concurrent run) is skipped, as by ``_q2c_create_cases_orm``."""
+        Move = self.env["account.move"]
+        self.env.flush_all()
+        table = self._q2c_policy_table(
+            self.env["q2c.dunning.policy"].browse({vals["policy_id"] for vals in vals_list})
+        )
+        Currency = self.env["res.currency"]
+        Company = self.env["res.company"]
+        columns = defaultdict(list)
+        roundings, company_roundings = {}, {}
+        for vals in vals_list:
+            start = fields.Date.to_date(vals["start_date"])
+            schedule = fields.Date.to_date(vals["schedule_date"])
+            policy = table[vals["policy_id"]]
+            # As _q2c_next_action for a case with nothing done and no hard decline.
+            next_step, dates = None, []
+            if policy["steps"]:
+                delay, __, next_step, __ = policy["steps"][0]
+                dates.append(schedule + timedelta(days=delay))
+            if policy["fee"] is not None:
+                dates.append(schedule + timedelta(days=policy["fee"]))
+            if vals["currency_id"] not in roundings:
+                roundings[vals["currency_id"]] = Currency.browse(vals["currency_id"]).rounding
+            if vals["company_id"] not in company_roundings:
+                company_roundings[vals["company_id"]] = Company.browse(
+                    vals["company_id"]
+                ).currency_id.rounding
+            columns["name"].append(vals["name"])
+            columns["invoice_id"].append(vals["invoice_id"])
+            columns["partner_id"].append(vals["partner_id"])
+            columns["subscription_id"].append(vals.get("subscription_id") or None)
+            columns["policy_id"].append(vals["policy_id"])
+            columns["company_id"].append(vals["company_id"])
+            columns["currency_id"].append(vals["currency_id"])
+            # Rounded as the ORM stores monetary values (res.currency.round).
+            columns["failed_amount"].append(
+                float_round(
+                    vals.get("failed_amount") or 0.0,
+                    precision_rounding=roundings[vals["currency_id"]],
+                )
+            )
+            columns["failed_amount_company"].append(
+                float_round(
+                    vals.get("failed_amount_company") or 0.0,
+                    precision_rounding=company_roundings[vals["company_id"]],
+                )
+            )
+            columns["origin"].append(vals["origin"])
+            columns["start_date"].append(start)
+            columns["schedule_date"].append(schedule)
+            columns["attempt_base"].append(vals.get("attempt_base") or 0)
+            columns["next_step_id"].append(next_step)
+            columns["next_action_date"].append(min(dates) if dates else None)
+        now, uid = self.env.cr.now(), self.env.uid
+        rows = self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO q2c_dunning_case (
+                    name, invoice_id, partner_id, subscription_id, policy_id, company_id,
+                    currency_id, failed_amount, failed_amount_company, origin, start_date,
+                    schedule_date, attempt_base, next_step_id, next_action_date, state, stage,
+                    create_uid, create_date, write_uid, write_date
+                )
+                SELECT c.name, c.invoice_id, c.partner_id, c.subscription_id, c.policy_id,
+                       c.company_id, c.currency_id, c.failed_amount, c.failed_amount_company,
+                       c.origin, c.start_date, c.schedule_date, c.attempt_base, c.next_step_id,
+                       c.next_action_date, 'open', 'new', %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM unnest(%(name)s::varchar[], %(invoice_id)s::int[], %(partner_id)s::int[],
+                              %(subscription_id)s::int[], %(policy_id)s::int[],
+                              %(company_id)s::int[], %(currency_id)s::int[],
+                              %(failed_amount)s::numeric[], %(failed_amount_company)s::numeric[],
+                              %(origin)s::varchar[], %(start_date)s::date[],
+                              %(schedule_date)s::date[], %(attempt_base)s::int[],
+                              %(next_step_id)s::int[], %(next_action_date)s::date[])
+                       WITH ORDINALITY AS c(name, invoice_id, partner_id, subscription_id,
+                                            policy_id, company_id, currency_id, failed_amount,
+                                            failed_amount_company, origin, start_date,
+                                            schedule_date, attempt_base, next_step_id,
+                                            next_action_date, position)
+              ORDER BY c.position
+                    ON CONFLICT (invoice_id) WHERE state IN ('open', 'paused') DO NOTHING
+             RETURNING id, invoice_id
+                """,
+                uid=uid,
+                now=now,
+                **columns,
+            )
+        )
+        if len(rows) < len(vals_list):
+            _logger.info("q2c dunning: %s cases opened concurrently", len(vals_list) - len(rows))
+        case_of = {invoice_id: case_id for case_id, invoice_id in rows}
+        if not case_of:
+            return self.browse()
+        pairs = [
+            (case_of[vals["invoice_id"]], sub_id)
+            for vals in vals_list
+            if vals["invoice_id"] in case_of
+            for sub_id in dict.fromkeys(
+                vals["subscription_ids"][0][2] if vals.get("subscription_ids") else []
+            )
+        ]
+        if pairs:
+            self.env.execute_query(
+                SQL(
+                    """
+                    INSERT INTO q2c_dunning_case_subscription_rel (case_id, subscription_id)
+                    SELECT * FROM unnest(%s::int[], %s::int[])
+                    """,
+                    [case_id for case_id, __ in pairs],
+                    [sub_id for __, sub_id in pairs],
+                )
+            )
+        opened = [vals for vals in vals_list if vals["invoice_id"] in case_of]
+        # The notes repeat: each is translated once.
+        notes = {}
+        for vals in opened:
+            key = (vals["origin"], vals["start_date"])
+            if key not in notes:
+                notes[key] = self._q2c_origin_note_for(*key)
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO q2c_dunning_case_log (
+                    case_id, company_id, action, date, result, note, user_id,
+                    create_uid, create_date, write_uid, write_date
+                )
+                SELECT l.case_id, l.company_id, 'open', %(day)s, 'done', l.note, %(uid)s,
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM unnest(%(case_ids)s::int[], %(company_ids)s::int[], %(notes)s::varchar[])
+                       WITH ORDINALITY AS l(case_id, company_id, note, position)
+              ORDER BY l.position
+                """,
+                day=fields.Date.context_today(self),
+                uid=uid,
+                now=now,
+                case_ids=[case_of[vals["invoice_id"]] for vals in opened],
+                company_ids=[vals["company_id"] for vals in opened],
+                notes=[notes[vals["origin"], vals["start_date"]] for vals in opened],
+            )
+        )
+        # The invoices' stored computes (_compute_q2c_dunning): their new open case, not past
+        # suspension, hence collectible; and their portal token (see _q2c_create_cases), in
+        # the same statement.
+        self.env.execute_query(
+            SQL(
+                """
+                UPDATE account_move AS move
+                   SET q2c_dunning_case_id = u.case_id,
+                       q2c_collectibility = 'collectible',
+                       access_token = COALESCE(move.access_token, gen_random_uuid()::text),
+                       write_uid = %(uid)s,
+                       write_date = %(now)s
+                  FROM unnest(%(invoice_ids)s::int[], %(case_ids)s::int[]) AS u(id, case_id)
+                 WHERE move.id = u.id
+                """,
+                uid=uid,
+                now=now,
+                invoice_ids=list(case_of),
+                case_ids=list(case_of.values()),
+            )
+        )
+        cases = self.browse([case_of[vals["invoice_id"]] for vals in opened])
+        invoices = Move.browse(list(case_of))
+        # What the ORM's create would have done to the caches and the fields depending on the
+        # new rows: everything depending on them marked, the invoices' fields written above
+        # taken off the computations, the records read again from the database.
+        self._q2c_invalidate_after_insert(invoices)
+        cases.modified([name for name in INSERT_FIELDS if name in self._fields], create=True)
+        dunning_fields = [Move._fields["q2c_dunning_case_id"], Move._fields["q2c_collectibility"]]
+        for field in dunning_fields:
+            self.env.remove_to_compute(field, invoices)
+        invoices.modified([field.name for field in dunning_fields])
+        return cases
+
+    @api.model
+    def _q2c_invalidate_after_insert(self, invoices):
+        """Drop the cached values the statements of ``_q2c_insert_cases`` changed: the cases,
+        the timelines, the invoices' dunning fields and every one2many or many2many of another
+        model over the cases or their timelines."""
+        Log = self.env["q2c.dunning.case.log"]
+        for Model in (self, Log):
+            Model.invalidate_model()
+            for field in Model._fields.values():
+                for inverse in self.pool.field_inverses[field]:
+                    self.env[inverse.model_name].invalidate_model([inverse.name])
+        invoices.invalidate_recordset(
+            ["q2c_dunning_case_id", "q2c_collectibility", "access_token", "write_uid", "write_date"]
+        )
+
     def _q2c_origin_note(self):
         self.ensure_one()
-        if self.origin == "payment_failed":
-            note = _("Automatic payment failed on %(date)s.", date=self.start_date)
-            if self.hard_decline:
+        return self._q2c_origin_note_for(
+            self.origin, self.start_date, self.hard_decline, self.decline_code
+        )
+
+    @api.model
+    def _q2c_origin_note_for(self, origin, start, hard_decline=False, decline_code=False):
+        """The note of the *open* row of the timeline of a case opened with these values."""
+        start = fields.Date.to_date(start)
+        if origin == "payment_failed":
+            note = _("Automatic payment failed on %(date)s.", date=start)
+            if hard_decline:
                 note = _(
                     "%(note)s Hard decline (%(code)s): a new payment method is needed.",
                     note=note,
-                    code=self.decline_code or "-",
+                    code=decline_code or "-",
                 )
             return note
-        return _("Invoice due on %(date)s and unpaid.", date=self.start_date)
+        return _("Invoice due on %(date)s and unpaid.", date=start)
 
     # ------------------------------------------------------------------
     # Schedule
@@ -467,8 +764,13 @@ class Q2cDunningCase(models.Model):
         """``{policy id: {"steps": [(delay, sequence, step id, action)], "fee": delay or
         None}}`` for the policies of these cases, steps in run order: read once per batch, so
         that deciding what is due is plain data, not ORM reads per case."""
+        return self._q2c_policy_table(self.policy_id)
+
+    @api.model
+    def _q2c_policy_table(self, policies):
+        """The step table (see ``_q2c_step_table``) of ``policies``."""
         table = {}
-        for policy in self.policy_id:
+        for policy in policies:
             table[policy.id] = {
                 "steps": sorted(
                     (step.delay_days, step.sequence, step.id, step.action)
@@ -591,18 +893,14 @@ class Q2cDunningCase(models.Model):
             for item in items
             if item["kind"] in ("step", "new_token") and item["action"] == "retry_payment"
         ]
-        chargeable = (
-            self.browse({item["case"].id for item in retries})
-            .sudo()
-            .subscription_ids.filtered("payment_token_id")
-        )
+        chargeable = self._q2c_cases_with_token({item["case"].id for item in retries})
         for item in items:
             if item["kind"] == "superseded":
                 item.update(result="skipped", note=superseded)
             elif item["kind"] == "hard_decline":
                 item.update(result="skipped", note=hard_declined)
         for item in retries:
-            if not item["case"].sudo().subscription_ids & chargeable:
+            if item["case"].id not in chargeable:
                 item.update(result="skipped", note=no_token)
         claimed = Log._q2c_claim(items, day)
         items = [item for item in items if (item["case"].id, item["key"]) in claimed]
@@ -654,6 +952,27 @@ class Q2cDunningCase(models.Model):
         self._q2c_after_steps(cases, items, day)
         return stats
 
+    @api.model
+    def _q2c_cases_with_token(self, case_ids):
+        """The ids of the cases among ``case_ids`` one of whose subscriptions has a saved
+        payment method (one query)."""
+        if not case_ids:
+            return set()
+        self.flush_model(["subscription_ids"])
+        self.env["q2c.subscription"].flush_model(["payment_token_id"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT DISTINCT rel.case_id
+                  FROM q2c_dunning_case_subscription_rel rel
+                  JOIN q2c_subscription sub ON sub.id = rel.subscription_id
+                 WHERE rel.case_id = ANY(%s) AND sub.payment_token_id IS NOT NULL
+                """,
+                list(case_ids),
+            )
+        )
+        return {row[0] for row in rows}
+
     def _q2c_after_steps(self, cases, items, day):
         """Stage, last step and next action of the cases after their steps ran (one write per
         distinct set of values)."""
@@ -662,6 +981,15 @@ class Q2cDunningCase(models.Model):
             by_case[item["case"].id].append(item)
         keys = cases._q2c_done_keys()
         table = cases._q2c_step_table()
+        # The run order of the steps (delay, sequence, id), from the table or else read.
+        order = {
+            step_id: (delay, sequence, step_id)
+            for policy in table.values()
+            for delay, sequence, step_id, __ in policy["steps"]
+        }
+        missing = {item["step"].id for item in items if item["step"]} - set(order)
+        for step in self.env["q2c.dunning.step"].browse(missing):
+            order[step.id] = (step.delay_days, step.sequence, step.id)
         today = fields.Date.context_today(self)
         updates = {}
         for case in cases:
@@ -684,11 +1012,9 @@ class Q2cDunningCase(models.Model):
                 new_stage = ACTION_STAGE[item["action"]]
                 if STAGE_RANK[new_stage] > STAGE_RANK[stage]:
                     stage = new_stage
-            steps = [item["step"] for item in by_case[case.id] if item["step"]]
+            steps = [item["step"].id for item in by_case[case.id] if item["step"]]
             if steps:
-                vals["current_step_id"] = max(
-                    steps, key=lambda step: (step.delay_days, step.sequence, step.id)
-                ).id
+                vals["current_step_id"] = max(steps, key=lambda step_id: order[step_id])
             if stage != case.stage:
                 vals["stage"] = stage
             updates[case] = vals

@@ -146,22 +146,33 @@ class Q2cDunningPolicy(models.Model):
         default (see the class docstring). Reads in batch."""
         result = {}
         defaults = {}
+        # Invoices of the same customer, or billing the same subscriptions, share the
+        # answer: each customer (per company) and each set of subscriptions is looked at once.
+        by_partner = {}
+        by_subscriptions = {}
         for invoice in invoices:
             company = invoice.company_id
-            partner = invoice.commercial_partner_id.with_company(company)
-            policy = partner.q2c_dunning_policy_id
+            partner = invoice.commercial_partner_id
+            if (partner.id, company.id) not in by_partner:
+                by_partner[partner.id, company.id] = partner.with_company(
+                    company
+                ).q2c_dunning_policy_id
+            policy = by_partner[partner.id, company.id]
             if not policy:
-                lines = invoice.invoice_line_ids.q2c_subscription_id.line_ids.sorted(
-                    lambda line: (line.subscription_id.id, line.sequence, line.id)
-                )
-                policy = next(
-                    (
-                        line.price_plan_id.dunning_policy_id
-                        for line in lines
-                        if line.price_plan_id.dunning_policy_id.active
-                    ),
-                    self,
-                )
+                subscriptions = invoice.invoice_line_ids.q2c_subscription_id
+                if subscriptions not in by_subscriptions:
+                    lines = subscriptions.line_ids.sorted(
+                        lambda line: (line.subscription_id.id, line.sequence, line.id)
+                    )
+                    by_subscriptions[subscriptions] = next(
+                        (
+                            line.price_plan_id.dunning_policy_id
+                            for line in lines
+                            if line.price_plan_id.dunning_policy_id.active
+                        ),
+                        self,
+                    )
+                policy = by_subscriptions[subscriptions]
             if policy and policy.company_id and policy.company_id != company:
                 policy = self
             if not policy:

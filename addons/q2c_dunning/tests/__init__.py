@@ -4,6 +4,7 @@ from . import (
     test_hard_decline,
     test_install,
     test_mail,
+    test_open_set_based,
     test_performance,
     test_policy,
     test_recovery,
