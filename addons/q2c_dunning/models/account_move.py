@@ -126,12 +126,14 @@ class AccountMove(models.Model):
         # Dunning renders these for many invoices at once: the amounts, dates and decline
         # codes repeat, their texts are made once per batch.
         amounts, suspensions, cancellations, declines = {}, {}, {}, {}
+        # The texts that repeat are assigned once per distinct text, to all its invoices.
+        shared = defaultdict(lambda: defaultdict(list))
         for move in self:
             case = move.q2c_dunning_case_id
             key = (move.amount_residual, move.currency_id, move.partner_id.lang)
             if key not in amounts:
                 amounts[key] = format_amount(self.env, *key)
-            move.q2c_dunning_amount_text = amounts[key]
+            shared["q2c_dunning_amount_text"][amounts[key]].append(move.id)
             move.q2c_dunning_links_html = move.id and Markup(
                 '<div style="margin: 16px 0px;">'
                 '<a href="%(pay)s" style="background-color: #875A7B; padding: 8px 16px; '
@@ -157,7 +159,7 @@ class AccountMove(models.Model):
                     if suspend_date
                     else ""
                 )
-            move.q2c_dunning_suspension_notice = suspensions[suspend_date]
+            shared["q2c_dunning_suspension_notice"][suspensions[suspend_date]].append(move.id)
             if case.cancel_date not in cancellations:
                 cancellations[case.cancel_date] = (
                     _(
@@ -167,14 +169,19 @@ class AccountMove(models.Model):
                     if case.cancel_date
                     else ""
                 )
-            move.q2c_dunning_cancellation_notice = cancellations[case.cancel_date]
+            shared["q2c_dunning_cancellation_notice"][cancellations[case.cancel_date]].append(
+                move.id
+            )
             if case.decline_code not in declines:
                 declines[case.decline_code] = (
                     _("Reason given by your bank: %(code)s.", code=case.decline_code)
                     if case.decline_code
                     else ""
                 )
-            move.q2c_dunning_decline_notice = declines[case.decline_code]
+            shared["q2c_dunning_decline_notice"][declines[case.decline_code]].append(move.id)
+        for fname, by_text in shared.items():
+            for text, ids in by_text.items():
+                self.browse(ids)[fname] = text
 
     @api.model
     def mail_allowed_qweb_expressions(self):
