@@ -8,7 +8,7 @@ away from zero, as ``float_round`` with ``HALF-UP``.
 
 import calendar
 import math
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -99,10 +99,3 @@ def month_segments(start, end):
 
 def days_inclusive(first, last):
     return (last - first).days + 1
-
-
-def add_months(day, months):
-    """Same day ``months`` later, clamped to the month's last day (Jan 31 + 1 = Feb 28/29)."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

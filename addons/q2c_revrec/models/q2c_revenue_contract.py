@@ -5,6 +5,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.q2c_billing.tools import period as periods
+
 from .. import tools
 
 
@@ -454,7 +456,7 @@ class Q2cRevenueContract(models.Model):
         current = first_month
         while current <= date_to:
             months.append((current, tools.month_end(current)))
-            current = tools.add_months(current, 1)
+            current = periods.add_months(current, 1)
         Line = self.env["q2c.revenue.schedule.line"]
         contracts = self.search([("state", "not in", ("draft", "combined"))])
         if not contracts:

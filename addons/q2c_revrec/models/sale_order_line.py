@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from odoo import fields, models
 
-from .. import tools
+from odoo.addons.q2c_billing.tools import period as periods
 
 
 class SaleOrderLine(models.Model):
@@ -29,7 +29,7 @@ class SaleOrderLine(models.Model):
         end = False
         months = self.product_id.q2c_term_months
         if method in ("ratable_daily", "ratable_monthly") and months > 0:
-            end = tools.add_months(start, months) - timedelta(days=1)
+            end = periods.add_months(start, months) - timedelta(days=1)
         return {
             "sequence": self.sequence,
             "product_id": self.product_id.id,
