@@ -10,13 +10,16 @@
    of a 5,000-event request (as ``odoo/addons/base/controllers/rpc.py`` calls it) and
    q2c_billing's decoder, which serves ``/xmlrpc`` instead on a server bound to one database
    (as here: ``--db-filter``). Throughput is also given per tenth of the run (sustained, not a
-   burst). Measured under a load of 6 to 7 on 100,000 events: 114 us of CPU per event
-   (client 16, Odoo 62, PostgreSQL 36), decoding 11 us instead of 45; see the addon's USAGE.
+   burst). The clock starts once the client processes are up and logged in. Also recorded:
+   the share of the two cores the run's processes used and how many of them wanted a core on
+   average (CPU time plus time runnable but waiting, from /proc/PID/schedstat): below 2, an
+   idle machine's cores would sometimes have nothing of the run to do. Measured on 1,000,000
+   events under a load of 2.4 to 4.4: 86.8 us of CPU per event (client 19.3, Odoo 45.8,
+   PostgreSQL 21.7), decoding 15 us instead of 62; see the addon's USAGE.
 
-   Workers: 2 by default, one per core. Each call is CPU work in turn in the client, the Odoo
-   worker and its PostgreSQL backend; with 2 workers and 2 clients, while one worker waits
-   for PostgreSQL the other decodes the next request, so both cores stay busy; more workers
-   only add context switches and memory (measured: see the readme).
+   Workers and clients: 2 each by default, one per core. Each call is CPU work in turn in the
+   client, the Odoo worker and its PostgreSQL backend; 3 workers cost more CPU per event and 3
+   clients did not keep the cores busier than 2 measurably (see the readme).
 2. Rating: the events of January across the subscriptions (default 1,000), aggregated per
    subscription and metric in SQL and priced by the usage plans
    (``q2c.subscription._q2c_rate_usage_batch``). Target: 10 s for 1,000,000 events.
@@ -51,7 +54,7 @@ import urllib.request
 import xmlrpc.client
 from datetime import date, datetime, timedelta
 
-from common import ROOT, bench_env, proc_cpu, timed, write_result
+from common import ROOT, bench_env, proc_cpu, proc_run_delay, timed, write_result
 
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import OdooServer, _free_port  # the live-server harness
@@ -112,14 +115,11 @@ def client(args):
     """One client process: its share of the batches, one RPC call each (XML-RPC, or JSON-RPC
     for the comparison)."""
     url, db, batch_indexes, refs, protocol, total, prefix = args
+    uid = _SESSION.get((url, db)) or _login(url, db)
     if protocol == "xmlrpc":
-        common = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common")
-        uid = common.authenticate(db, "admin", "admin", {})
         proxy = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/object", allow_none=True)
-    else:
-        uid = _jsonrpc(url, "common", "authenticate", db, "admin", "admin", {})
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "latencies": [], "done": []}
-    cpu_start = time.process_time()
+    cpu_start, delay_start = time.process_time(), proc_run_delay()
     for batch_index in batch_indexes:
         events = make_events(batch_index, refs, total, prefix)
         started = time.perf_counter()
@@ -144,7 +144,28 @@ def client(args):
         totals["duplicates"] += report["duplicates"]
         totals["rejected"] += len(report["rejected"])
     totals["cpu"] = time.process_time() - cpu_start
+    totals["run_delay"] = proc_run_delay() - delay_start
     return totals
+
+
+# The user id of a client process's login, by (url, database).
+_SESSION = {}
+
+
+def _login(url, db):
+    """Log in (once per client process, as an integration does: Odoo checks the password
+    with its key derivation function, about 0.5 s of server CPU)."""
+    common = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common")
+    uid = _SESSION[(url, db)] = common.authenticate(db, "admin", "admin", {})
+    return uid
+
+
+def _client_ready(barrier, url=None, db=None):
+    """Initializer of a client process: log in, then wait until all are up, and the benchmark
+    with them (the clock starts then)."""
+    if url:
+        _login(url, db)
+    barrier.wait()
 
 
 def setup(env):
@@ -239,12 +260,15 @@ def server_cpu(server, cr):
     )
     backends = [pid for (pid,) in cr.fetchall()]
     master = server.proc.pid
+    workers = _http_workers(master)
     return {
         "odoo": {
             master: proc_cpu(master, children=False),
-            **{pid: proc_cpu(pid) for pid in _http_workers(master)},
+            **{pid: proc_cpu(pid) for pid in workers},
         },
         "postgresql": {pid: proc_cpu(pid) for pid in backends},
+        # Time runnable but waiting for a core (see ingest: utilisation).
+        "run_delay": {pid: proc_run_delay(pid) for pid in [master, *workers, *backends]},
     }
 
 
@@ -257,7 +281,14 @@ def ingest(server, refs, cr, protocol="xmlrpc", total=EVENTS, prefix="ev"):
     shares = [batches[slot::CLIENTS] for slot in range(CLIENTS)]
     args = [(server.url, server.db, share, refs, protocol, total, prefix) for share in shares]
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(CLIENTS) as pool:
+    # The clock starts once every client process is up (a new interpreter importing this
+    # module and Odoo, a few seconds) and logged in (the password check, about 0.5 s of Odoo
+    # CPU each): not part of ingesting.
+    ready = ctx.Barrier(CLIENTS + 1)
+    with ctx.Pool(
+        CLIENTS, initializer=_client_ready, initargs=(ready, server.url, server.db)
+    ) as pool:
+        ready.wait()
         before = server_cpu(server, cr)
         started = time.time()
         with timed() as elapsed:
@@ -269,6 +300,14 @@ def ingest(server, refs, cr, protocol="xmlrpc", total=EVENTS, prefix="ev"):
     for name in ("odoo", "postgresql"):
         cpu[name] = sum(value - before[name].get(pid, 0.0) for pid, value in after[name].items())
     per_1000 = {name: seconds * 1000 / total for name, seconds in cpu.items()}
+    # Utilisation: the share of the two cores the processes of the run used, and how many of
+    # them wanted a core on average (CPU time plus time runnable but waiting for one, over the
+    # run): below 2, the cores of an idle machine would sometimes have nothing of the run to
+    # do (a client encoding while no request is at the server, a commit's disk write...).
+    run_delay = sum(result["run_delay"] for result in results) + sum(
+        value - before["run_delay"].get(pid, 0.0) for pid, value in after["run_delay"].items()
+    )
+    busy = sum(cpu.values())
     key = "ingest" if protocol == "xmlrpc" else f"ingest_{protocol}"
     return {
         f"{key}_cpu_us_per_event": {
@@ -276,6 +315,8 @@ def ingest(server, refs, cr, protocol="xmlrpc", total=EVENTS, prefix="ev"):
             for name, value in {**per_1000, "total": sum(per_1000.values())}.items()
         },
         f"{key}_events_per_s_per_tenth": _per_tenth(started, results, total),
+        f"{key}_cpu_share_of_2_cores": round(busy / (2 * elapsed.seconds), 3),
+        f"{key}_runnable_processes_mean": round((busy + run_delay) / elapsed.seconds, 2),
         f"{key}_load_average_at_end": [round(value, 2) for value in load_during],
         f"{key}_events": total,
         f"{key}_seconds": round(elapsed.seconds, 2),

@@ -103,3 +103,14 @@ def proc_cpu(pid, children=True):
     # utime, stime, cutime, cstime: fields 14-17 of proc(5) (parts starts at field 3)
     ticks = parts[11:15] if children else parts[11:13]
     return sum(int(value) for value in ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_run_delay(pid="self"):
+    """Seconds a process has spent runnable but waiting for a CPU (``/proc/PID/schedstat``,
+    its main thread), 0 when it is gone: with its CPU time, how much of the time it wanted a
+    core."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
