@@ -6,7 +6,7 @@ import psycopg2
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, float_round, mute_logger
+from odoo.tools import SQL, float_round, mute_logger, sql
 
 _logger = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class Q2cDunningCase(models.Model):
     _order = "start_date desc, id desc"
     _check_company_auto = True
 
-    name = fields.Char(required=True, readonly=True, index="trigram")
+    # Not indexed (nor state, company_id): see _q2c_drop_unused_indexes.
+    name = fields.Char(required=True, readonly=True)
     invoice_id = fields.Many2one(
         "account.move",
         string="Invoice",
@@ -115,7 +116,7 @@ class Q2cDunningCase(models.Model):
         tracking=True,
         check_company=True,
     )
-    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
     currency_id = fields.Many2one("res.currency", required=True, readonly=True)
     company_currency_id = fields.Many2one(
         related="company_id.currency_id", string="Company Currency"
@@ -139,7 +140,6 @@ class Q2cDunningCase(models.Model):
         default="open",
         required=True,
         readonly=True,
-        index=True,
         tracking=True,
     )
     stage = fields.Selection(
@@ -254,7 +254,32 @@ class Q2cDunningCase(models.Model):
                 """
             )
         )
+        self._q2c_drop_unused_indexes()
         return res
+
+    def _q2c_drop_unused_indexes(self):
+        """Drop the indexes of earlier versions that no query needs; each costs every case
+        opened and every step (a step's update writes a new row version into each index).
+
+        - ``name`` (trigram): only the search view's text search uses it; a sequential scan
+          answers it in tens of milliseconds on 100,000 cases;
+        - ``state``: the run, the policies and the suspension look for open or paused cases,
+          served by the partial unique index on open and paused cases
+          (``q2c_dunning_case_invoice_active_uniq``) or by ``next_action_date``; the
+          recovered and cancelled filters select most of the table (sequential scan anyway);
+        - ``company_id``: one or a few companies (no selectivity); the multi-company rule
+          filters rows found by another index;
+        - timeline ``case_id``: the unique index on (``case_id``, ``claim_key``) starts with
+          it; timeline ``company_id``: the timelines are read by case only.
+        """
+        for table, column in (
+            ("q2c_dunning_case", "name"),
+            ("q2c_dunning_case", "state"),
+            ("q2c_dunning_case", "company_id"),
+            ("q2c_dunning_case_log", "case_id"),
+            ("q2c_dunning_case_log", "company_id"),
+        ):
+            sql.drop_index(self.env.cr, f"{table}__{column}_index", table)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -39,8 +39,10 @@ class Q2cDunningCaseLog(models.Model):
     _description = "Dunning Case Timeline"
     _order = "date, id"
 
-    case_id = fields.Many2one("q2c.dunning.case", required=True, ondelete="cascade", index=True)
-    company_id = fields.Many2one(related="case_id.company_id", store=True, index=True)
+    # Not indexed: the unique index on (case_id, claim_key) serves case_id, company_id is read
+    # with its case (indexes dropped by q2c.dunning.case._q2c_drop_unused_indexes).
+    case_id = fields.Many2one("q2c.dunning.case", required=True, ondelete="cascade")
+    company_id = fields.Many2one(related="case_id.company_id", store=True)
     step_id = fields.Many2one("q2c.dunning.step", ondelete="set null")
     claim_key = fields.Char(
         readonly=True,
