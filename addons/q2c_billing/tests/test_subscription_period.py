@@ -61,6 +61,21 @@ class TestSubscriptionPeriods(BaseCase):
             end = periods.next_term_end(end, 1)
         self.assertEqual(end, periods.next_term_end(date(2025, 12, 31), 12))
 
+    def test_term_end_from_its_start(self):
+        """A term of whole months ends the day before its anniversary, clamped like the
+        periods: what quotes, ramp steps and revenue obligations use for their end dates."""
+        cases = [
+            (date(2026, 1, 1), 12, date(2026, 12, 31)),
+            (date(2026, 6, 14), 3, date(2026, 9, 13)),
+            (date(2026, 1, 31), 1, date(2026, 2, 27)),
+            (date(2024, 1, 31), 1, date(2024, 2, 28)),
+            (date(2024, 2, 29), 12, date(2025, 2, 27)),
+            (date(2023, 3, 1), 12, date(2024, 2, 29)),
+        ]
+        for start, months, expected in cases:
+            with self.subTest(start=start, months=months):
+                self.assertEqual(periods.term_end(start, months), expected)
+
     def test_monthly_anniversary_periods_across_month_ends(self):
         anchor = date(2026, 1, 31)
         self.assertEqual(

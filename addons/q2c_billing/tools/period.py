@@ -37,12 +37,19 @@ def add_months(anchor, months):
     return date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
 
 
+def term_end(start, months):
+    """Last day of a term of ``months`` months starting on ``start``: the day before the same
+    day ``months`` months later, clamped to the month's last day (Jan 31 + 1 -> Feb 27, Feb 28
+    in leap years)."""
+    return add_months(start, months) - ONE_DAY
+
+
 def next_term_end(end, months):
     """Last day of the term of ``months`` months that follows a term ending on ``end``: the next
     term starts the day after ``end`` and ends the day before the same day ``months`` months
     later (clamped to the month's last day): Dec 31 + 12 -> Dec 31, Feb 28 2027 + 12 -> Feb 29
     2028, Jan 30 + 1 -> Feb 27 (Feb 28 in leap years)."""
-    return add_months(end + ONE_DAY, months) - ONE_DAY
+    return term_end(end + ONE_DAY, months)
 
 
 def calendar_anchor(day, billing_period):
@@ -85,7 +92,7 @@ def days_360(start, end):
     if end < start:
         return 0
     full = 0
-    while add_months(start, full + 1) - ONE_DAY <= end:
+    while term_end(start, full + 1) <= end:
         full += 1
     rest = days(add_months(start, full), end)
     return 30 * full + min(rest, 30)

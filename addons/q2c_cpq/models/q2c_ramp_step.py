@@ -191,7 +191,7 @@ class Q2cRampStep(models.Model):
         start = order._q2c_ramp_start()
         steps = self.line_id.q2c_ramp_step_ids.sorted(lambda s: (s.sequence, s.id or 0))
         for step in steps:
-            end = periods.add_months(start, step.months) - periods.ONE_DAY
+            end = periods.term_end(start, step.months)
             if step == self:
                 if step == steps[-1] and order.q2c_term_months <= 0:
                     end = False

@@ -1146,9 +1146,7 @@ class SaleOrder(models.Model):
             "sale_order_id": self.id,
             "start_date": start,
             "end_date": (
-                periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY
-                if self.q2c_term_months > 0
-                else False
+                periods.term_end(start, self.q2c_term_months) if self.q2c_term_months > 0 else False
             ),
             "billing_period": self.q2c_billing_period or "month",
             "billing_interval": self.q2c_billing_interval or 1,
@@ -1281,7 +1279,7 @@ class SaleOrder(models.Model):
         dated lines from it; lines left out of the quote end with the current term."""
         self.ensure_one()
         start = self._q2c_renewal_start()
-        end = periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY
+        end = periods.term_end(start, self.q2c_term_months)
         last_day = start - periods.ONE_DAY
         Line = self.env["q2c.subscription.line"].sudo()
         kept = Line
@@ -1381,7 +1379,7 @@ class SaleOrder(models.Model):
         """Last day previewed: the end of the term, or one year for an evergreen quote."""
         self.ensure_one()
         months = self.q2c_term_months if self.q2c_term_months > 0 else 12
-        return periods.add_months(start, months) - periods.ONE_DAY
+        return periods.term_end(start, months)
 
     def _q2c_billing_dates(self, anchor, first, last, months):
         """Billing dates (period starts counted from `anchor`) from `first` to `last`."""
@@ -1530,7 +1528,7 @@ class SaleOrder(models.Model):
         if self._q2c_subscription_error_message():
             return self._q2c_preview_unavailable()
         start = self._q2c_renewal_start()
-        last = periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY
+        last = periods.term_end(start, self.q2c_term_months)
 
         def simulate():
             # sudo: renewal simulated in a rolled back savepoint (read checked).
@@ -1613,7 +1611,7 @@ class SaleOrder(models.Model):
             mrr_steps = [(effective, self._q2c_recurring_mrr(lines))]
             months = sub_sudo._q2c_period_months()
             anchor = sub_sudo.anchor_date or sub_sudo.start_date
-            last = sub_sudo.end_date or (periods.add_months(effective, 12) - periods.ONE_DAY)
+            last = sub_sudo.end_date or periods.term_end(effective, 12)
             period_start, period_end = periods.period_containing(effective, anchor, months)
             first = period_end + periods.ONE_DAY
             if period_start == effective and (
@@ -1723,7 +1721,7 @@ class SaleOrder(models.Model):
             _(
                 "%(months)s months, until %(end)s",
                 months=self.q2c_term_months,
-                end=periods.add_months(start, self.q2c_term_months) - periods.ONE_DAY,
+                end=periods.term_end(start, self.q2c_term_months),
             )
             if self.q2c_term_months > 0
             else _("Evergreen (until cancelled)")

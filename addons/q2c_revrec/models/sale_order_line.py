@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from odoo import fields, models
 
 from odoo.addons.q2c_billing.tools import period as periods
@@ -29,7 +27,7 @@ class SaleOrderLine(models.Model):
         end = False
         months = self.product_id.q2c_term_months
         if method in ("ratable_daily", "ratable_monthly") and months > 0:
-            end = periods.add_months(start, months) - timedelta(days=1)
+            end = periods.term_end(start, months)
         return {
             "sequence": self.sequence,
             "product_id": self.product_id.id,
