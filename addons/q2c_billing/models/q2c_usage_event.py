@@ -14,6 +14,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, create_index
 from odoo.tools.sql import drop_constraint, drop_index
 
+from ..tools.batch import cyclic_gc_paused
+
 # Most events one ``ingest`` call takes (API.md).
 MAX_INGEST_BATCH = 10000
 # Keys an ingested event may have (API.md); anything else is rejected (a typo such as "qty"
@@ -57,6 +59,18 @@ SubInfo = namedtuple("SubInfo", "id name state company_id")
 MetricInfo = namedtuple("MetricInfo", "id code")
 # Canonical JSON of the properties (the payload digest compares them whatever their key order).
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# How _JSON writes a string (ensure_ascii=False: the standard library's C function).
+_json_string = json.encoder.encode_basestring
+
+
+def _properties_json(properties):
+    """``_JSON.encode(properties)`` (a non-empty dict), written directly for the common shape
+    of one string key and one string value (``{"user":"alice"}``): the same text."""
+    if len(properties) == 1:
+        ((key, value),) = properties.items()
+        if type(key) is str and type(value) is str:
+            return "{" + _json_string(key) + ":" + _json_string(value) + "}"
+    return _JSON.encode(properties)
 
 
 def _utc_naive(value):
@@ -444,9 +458,10 @@ class Q2cUsageEvent(models.Model):
         if not events:
             return report
         rejected = report["rejected"]
-        rows, repeats = self._q2c_validate_batch(events, rejected)
+        with cyclic_gc_paused():
+            rows, repeats = self._q2c_validate_batch(events, rejected)
+            inserted, conflicts = self._q2c_insert_rows(rows) if rows else (0, {})
         if rows:
-            inserted, conflicts = self._q2c_insert_rows(rows)
             # Not inserted and not a conflict: stored already with the same payload.
             report["accepted"] = inserted
             report["duplicates"] = len(rows) - inserted - len(conflicts)
@@ -547,20 +562,36 @@ class Q2cUsageEvent(models.Model):
         The common shape of an event (known subscription and metric, string transaction id,
         number quantity, ``YYYY-MM-DDTHH:MM:SS[Z]`` timestamp) is checked inline; anything
         else goes through ``_q2c_check_item``, which names what is wrong."""
-        # 1. What to look up.
-        refs, ids, codes = set(), set(), set()
-        for item in events:
-            if not isinstance(item, dict):
-                continue
-            ref = item.get("subscription")
-            if isinstance(ref, str):
-                refs.add(ref.strip())
-            sub_id = item.get("subscription_id")
-            if isinstance(sub_id, int) and not isinstance(sub_id, bool):
-                ids.add(sub_id)
-            code = item.get("metric")
-            if isinstance(code, str):
-                codes.add(code.strip())
+        # 1. What to look up: the distinct values sent (a set per key, built in one pass each
+        # when every item is a dictionary), then those of the right type.
+        try:
+            items = (
+                events
+                if all(type(item) is dict for item in events)
+                else [item for item in events if isinstance(item, dict)]
+            )
+            sent_refs = {item.get("subscription") for item in items}
+            sent_ids = {item.get("subscription_id") for item in items}
+            sent_codes = {item.get("metric") for item in items}
+        except TypeError:  # an unhashable value (a list, a dict...): rejected below
+            sent_refs, sent_ids, sent_codes = set(), set(), set()
+            for item in events:
+                if isinstance(item, dict):
+                    for values, key in (
+                        (sent_refs, "subscription"),
+                        (sent_ids, "subscription_id"),
+                        (sent_codes, "metric"),
+                    ):
+                        value = item.get(key)
+                        if isinstance(value, (str, int)):
+                            values.add(value)
+        refs = {ref.strip() for ref in sent_refs if isinstance(ref, str)}
+        ids = {
+            sub_id
+            for sub_id in sent_ids
+            if isinstance(sub_id, int) and not isinstance(sub_id, bool)
+        }
+        codes = {code.strip() for code in sent_codes if isinstance(code, str)}
         # 2. Subscriptions of the caller's companies (record rules apply), by reference and id:
         # their values straight from the query (no record per subscription). They are locked
         # as a foreign key check would (FOR KEY SHARE: a concurrent update of the
@@ -631,7 +662,11 @@ class Q2cUsageEvent(models.Model):
         # checks, its timestamp (``YYYY-MM-DDTHH:MM:SS``, optionally ending with ``Z``; any
         # other form goes to _q2c_check_item) and its payload digest (as _payload_hash) inline.
         # The timestamp goes to the COPY as the ISO text that is digested.
-        blake2b, encode_json, fromisoformat = hashlib.blake2b, _JSON.encode, datetime.fromisoformat
+        blake2b, encode_json, fromisoformat = (
+            hashlib.blake2b,
+            _properties_json,
+            datetime.fromisoformat,
+        )
         inf = math.inf
         for index, item in enumerate(events):
             row = None
@@ -668,7 +703,13 @@ class Q2cUsageEvent(models.Model):
                         except ValueError:
                             parsed = None
                         if parsed is not None and parsed.tzinfo is None and parsed.year >= 1000:
-                            timestamp = timestamp_text = parsed.isoformat()
+                            # The text as sent when it is ISO already (a "T" between date and
+                            # time: fromisoformat accepts any character there).
+                            timestamp = timestamp_text = (
+                                raw_timestamp[:19]
+                                if raw_timestamp[10] == "T"
+                                else parsed.isoformat()
+                            )
                 if (
                     target
                     and type(transaction_id) is str
@@ -897,7 +938,7 @@ class Q2cUsageEvent(models.Model):
                 type=type(properties).__name__,
             )
         else:
-            properties_json = _JSON.encode(properties)
+            properties_json = _properties_json(properties)
         if properties_json and "\\u0000" in properties_json:
             return None, _("properties: must not hold a NUL character (\\u0000)")
         given = raw_timestamp not in (None, False, "")

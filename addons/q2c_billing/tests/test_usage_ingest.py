@@ -1,8 +1,13 @@
+import gc
+import json
 from datetime import date, datetime
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
+
+from odoo.addons.q2c_billing.models.q2c_usage_event import _properties_json
 
 from .usage_common import Q2cUsageCommon
 
@@ -134,6 +139,82 @@ class TestUsageIngest(Q2cUsageCommon):
             properties={"b": 2, "a": 1},
         )
         self.assertEqual(self._ingest([same]), {"accepted": 0, "duplicates": 1, "rejected": []})
+
+    def test_timestamp_forms_of_one_instant_are_one_payload(self):
+        """The common shape (checked inline) and the other forms (checked in detail) store
+        and digest the same instant alike: sent again in another form, a duplicate."""
+        first = self._ev(self.sub, "ts", self.metric_calls, 1, "2026-01-10T10:00:00Z")
+        self.assertEqual(self._ingest([first])["accepted"], 1)
+        for timestamp in (
+            "2026-01-10 10:00:00",  # another separator, inline
+            "2026-01-10T10:00:00",  # no Z, inline
+            "2026-01-10T11:00:00+01:00",  # an offset, detailed
+            "2026-01-10T10:00:00.000Z",  # a fraction, detailed
+        ):
+            event = dict(first, timestamp=timestamp)
+            self.assertEqual(
+                self._ingest([event]),
+                {"accepted": 0, "duplicates": 1, "rejected": []},
+                timestamp,
+            )
+        self.assertEqual(self._events(self.sub).timestamp, datetime(2026, 1, 10, 10, 0, 0))
+        moved = dict(first, timestamp="2026-01-10 10:00:01")
+        self.assertEqual(self._ingest([moved])["rejected"][0]["error"], "conflict")
+
+    def test_properties_are_stored_as_canonical_json(self):
+        """The properties' JSON (stored and digested) is the standard library's canonical
+        text (sorted keys, no spaces, characters as sent), also where it is written
+        directly (one string key, one string value)."""
+        for properties in (
+            {"user": "alice"},
+            {'k\u00e9y "q" \\': 'v\u00e9 \x01\n\u2028 \U0001f600 "q" \\'},
+            {"": ""},
+            {"n": 1},
+            {"user": None},
+            {"b": "y", "a": "x"},
+            {"nested": {"z": 1, "a": [1, 2.5, "x"]}},
+        ):
+            self.assertEqual(
+                _properties_json(properties),
+                json.dumps(properties, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            )
+        event = self._ev(
+            self.sub, "props", self.metric_calls, properties={"user": 'Zo\u00eb "Z" \\'}
+        )
+        self.assertEqual(self._ingest([event])["accepted"], 1)
+        self.assertEqual(self._events(self.sub).properties, {"user": 'Zo\u00eb "Z" \\'})
+        self.assertEqual(self._ingest([dict(event)])["duplicates"], 1)
+
+    def test_ingest_pauses_the_cyclic_collector_and_restores_it(self):
+        """The batch is validated and stored with the cyclic garbage collector paused, which
+        is enabled again afterwards, also when storing fails, and left paused when it was."""
+        Event = self.env.registry.models["q2c.usage.event"]
+        seen = []
+        validate = Event._q2c_validate_batch
+
+        def spy(model, events, rejected):
+            seen.append(gc.isenabled())
+            return validate(model, events, rejected)
+
+        self.assertTrue(gc.isenabled())
+        with patch.object(Event, "_q2c_validate_batch", spy):
+            self.assertEqual(
+                self._ingest([self._ev(self.sub, "gc-1", self.metric_calls)])["accepted"], 1
+            )
+        self.assertEqual(seen, [False])
+        self.assertTrue(gc.isenabled())
+        with (
+            patch.object(Event, "_q2c_insert_rows", side_effect=RuntimeError("disk full")),
+            self.assertRaises(RuntimeError),
+        ):
+            self._ingest([self._ev(self.sub, "gc-2", self.metric_calls)])
+        self.assertTrue(gc.isenabled())
+        gc.disable()
+        try:
+            self._ingest([self._ev(self.sub, "gc-3", self.metric_calls)])
+            self.assertFalse(gc.isenabled())
+        finally:
+            gc.enable()
 
     def test_conflicts(self):
         self._ingest([self._ev(self.sub, "c-1", self.metric_calls, 5)])

@@ -194,8 +194,13 @@ def _members(block, struct):
     for name, tag, text, untyped, nil, is_struct, inner, __ in _MEMBER.findall(block):
         if "&" in name:
             name = _text(name)
-        if tag:
-            struct[name] = text if tag == "string" and "&" not in text else _convert(tag, text)
+        if tag == "string":
+            struct[name] = text if "&" not in text else _text(text)
+        elif tag == "int" or tag == "i4":
+            # As _convert: an entity in a number leaves a character int() refuses anyway.
+            struct[name] = int(text)
+        elif tag:
+            struct[name] = _convert(tag, text)
         elif nil:
             struct[name] = None
         elif is_struct:
