@@ -52,7 +52,7 @@ import sys
 import time
 import urllib.request
 import xmlrpc.client
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from common import ROOT, bench_env, proc_cpu, proc_run_delay, timed, write_result
 
@@ -71,20 +71,29 @@ JAN_START = datetime(2026, 1, 1)
 JAN_SECONDS = 31 * 86400
 
 
+# The times of a day as ISO text ("HH:MM:SS", by second of the day) and the days of January
+# ("2026-01-DDT"): the test data's timestamps are made from them (the client's CPU is the
+# integration's cost of sending events, not of making test data).
+_TIMES = [f"{s // 3600:02}:{s // 60 % 60:02}:{s % 60:02}Z" for s in range(86400)]
+_DAYS = [f"{JAN_START:%Y-%m}-{day:02}T" for day in range(1, 32)]
+
+
 def make_events(batch_index, refs, total=EVENTS, prefix="ev"):
     """The events of batch ``batch_index``: deterministic, spread over the subscriptions, the
-    three metrics and January."""
+    three metrics and January (timestamps to the second, as ISO 8601 text in UTC)."""
     start = batch_index * BATCH
     events = []
+    count = len(refs)
+    codes = [code for code, __ in METRICS]
     for i in range(start, min(start + BATCH, total)):
-        code = METRICS[i % 3][0]
+        code = codes[i % 3]
+        day, second = divmod((i * 7919) % JAN_SECONDS, 86400)
         event = {
             "transaction_id": f"{prefix}-{i}",
-            "subscription": refs[(i // 3) % len(refs)],
+            "subscription": refs[(i // 3) % count],
             "metric": code,
             "quantity": (i % 10) + 1,
-            "timestamp": (JAN_START + timedelta(seconds=(i * 7919) % JAN_SECONDS)).isoformat()
-            + "Z",
+            "timestamp": _DAYS[day] + _TIMES[second],
         }
         if code == "bench_users":
             event["properties"] = {"user": f"user-{i % 97}"}
