@@ -3,7 +3,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 import psycopg2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.tools import SQL, format_amount
@@ -11,6 +11,43 @@ from odoo.tools import SQL, format_amount
 from .q2c_dunning_case import ACTIVE_STATES
 
 _logger = logging.getLogger(__name__)
+
+# What opening the cases and queueing their first mails read of the invoices: fetched with
+# the search instead of every column of account.move (a field not listed is read as usual).
+OPEN_CASE_FIELDS = (
+    "name",
+    "ref",
+    "move_type",
+    "state",
+    "company_id",
+    "partner_id",
+    "commercial_partner_id",
+    "currency_id",
+    "invoice_date_due",
+    "amount_residual",
+    "amount_residual_signed",
+    "invoice_line_ids",
+    "access_token",
+    # q2c_billing's automatic payment (one computation: fetched together)
+    "q2c_payment_state",
+    "q2c_payment_transaction_id",
+    "q2c_payment_error",
+    "q2c_payment_attempt_count",
+)
+
+# The 'Pay now' and 'Update payment method' buttons of the dunning mails (str.format of the
+# escaped links and labels).
+LINKS_HTML = (
+    '<div style="margin: 16px 0px;">'
+    '<a href="{pay}" style="background-color: #875A7B; padding: 8px 16px; '
+    'color: #ffffff; text-decoration: none; border-radius: 5px;">{pay_label}</a> '
+    '<a href="{method}" style="margin-left: 8px; padding: 8px 16px; '
+    "color: #875A7B; text-decoration: none; border: 1px solid #875A7B; "
+    'border-radius: 5px;">{method_label}</a></div>'
+    '<p style="font-size: 12px; color: #666666;">{pay_label}: '
+    '<a href="{pay}">{pay}</a><br/>{method_label}: '
+    '<a href="{method}">{method}</a></p>'
+)
 
 
 class AccountMove(models.Model):
@@ -86,18 +123,27 @@ class AccountMove(models.Model):
             move.q2c_collectibility = "doubtful" if active.suspended else "collectible"
 
     def _compute_q2c_dunning_urls(self):
-        # Read the subscriptions' tokens for the batch at once (mails render many invoices).
+        # Read the subscriptions' tokens for the batch at once (mails render many invoices),
+        # and the invoices' (not every column of account.move).
         self.invoice_line_ids.q2c_subscription_id.mapped("access_token")
+        self.filtered("id").fetch(["access_token", "move_type"])
+        # The base URL is the same for every record unless a module makes it depend on the
+        # record (website: the record's website); then it is asked per invoice.
+        shared_base = None
+        if type(self).get_base_url is models.BaseModel.get_base_url:
+            shared_base = self.browse().get_base_url()
+        # Ten invoices of a subscription link to the same page: its URL is made once.
+        method_urls = {}
         for move in self:
             if not move.id:
                 move.q2c_dunning_pay_url = move.q2c_dunning_payment_method_url = False
                 continue
-            base = move.get_base_url()
+            base = shared_base if shared_base is not None else move.get_base_url()
             move.q2c_dunning_pay_url = base + move.get_portal_url()
             sub = move.invoice_line_ids.q2c_subscription_id[:1]
-            move.q2c_dunning_payment_method_url = base + (
-                sub.get_portal_url() if sub else "/my/payment_method"
-            )
+            if sub not in method_urls:
+                method_urls[sub] = sub.get_portal_url() if sub else "/my/payment_method"
+            move.q2c_dunning_payment_method_url = base + method_urls[sub]
 
     def _q2c_dunning_ensure_portal_tokens(self):
         """Give these invoices and their subscriptions a portal access token in two statements
@@ -122,10 +168,17 @@ class AccountMove(models.Model):
 
     @api.depends_context("lang")
     def _compute_q2c_dunning_texts(self):
-        labels = {"pay_label": _("Pay now"), "method_label": _("Update payment method")}
+        labels = {
+            "pay_label": escape(_("Pay now")),
+            "method_label": escape(_("Update payment method")),
+        }
         # Dunning renders these for many invoices at once: the amounts, dates and decline
         # codes repeat, their texts are made once per batch.
         amounts, suspensions, cancellations, declines = {}, {}, {}, {}
+        # What the loop reads, in one query (not every column of account.move).
+        self.filtered("id").fetch(
+            ["q2c_dunning_case_id", "amount_residual", "currency_id", "partner_id"]
+        )
         # The texts that repeat are assigned once per distinct text, to all its invoices.
         shared = defaultdict(lambda: defaultdict(list))
         for move in self:
@@ -135,20 +188,12 @@ class AccountMove(models.Model):
                 amounts[key] = format_amount(self.env, *key)
             shared["q2c_dunning_amount_text"][amounts[key]].append(move.id)
             move.q2c_dunning_links_html = move.id and Markup(
-                '<div style="margin: 16px 0px;">'
-                '<a href="%(pay)s" style="background-color: #875A7B; padding: 8px 16px; '
-                'color: #ffffff; text-decoration: none; border-radius: 5px;">%(pay_label)s</a> '
-                '<a href="%(method)s" style="margin-left: 8px; padding: 8px 16px; '
-                "color: #875A7B; text-decoration: none; border: 1px solid #875A7B; "
-                'border-radius: 5px;">%(method_label)s</a></div>'
-                '<p style="font-size: 12px; color: #666666;">%(pay_label)s: '
-                '<a href="%(pay)s">%(pay)s</a><br/>%(method_label)s: '
-                '<a href="%(method)s">%(method)s</a></p>'
-            ) % {
-                "pay": move.q2c_dunning_pay_url,
-                "method": move.q2c_dunning_payment_method_url,
-                **labels,
-            }
+                LINKS_HTML.format(
+                    pay=escape(move.q2c_dunning_pay_url),
+                    method=escape(move.q2c_dunning_payment_method_url),
+                    **labels,
+                )
+            )
             suspend_date = case.suspend_date if not case.suspended else False
             if suspend_date not in suspensions:
                 suspensions[suspend_date] = (
@@ -349,7 +394,14 @@ class AccountMove(models.Model):
         Returns ``(cases, invoices examined, invoices left for the next call)``."""
         Case = self.env["q2c.dunning.case"]
         domain = self._q2c_dunning_candidate_domain(day, companies)
-        invoices = self.search(domain, order="invoice_date_due, id", limit=limit)
+        invoices = self.search_fetch(
+            domain,
+            [name for name in OPEN_CASE_FIELDS if name in self._fields],
+            order="invoice_date_due, id",
+            limit=limit,
+        )
+        # Their lines' subscriptions only (not every column of account.move.line).
+        invoices.invoice_line_ids.fetch(["q2c_subscription_id"])
         more = 0
         if limit and len(invoices) == limit:
             more = self.search_count(domain) - limit

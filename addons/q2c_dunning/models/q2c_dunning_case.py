@@ -230,14 +230,20 @@ class Q2cDunningCase(models.Model):
     @api.depends("schedule_date", "policy_id.step_ids.delay_days", "policy_id.step_ids.action")
     def _compute_milestones(self):
         table = self.filtered("policy_id")._q2c_step_table()
+        # Cases of the same policy scheduled the same day (a run's batch) share their dates:
+        # computed and assigned once per group.
+        groups = defaultdict(list)
         for case in self:
+            groups[case.policy_id.id, case.schedule_date].append(case.id)
+        for (policy_id, schedule_date), ids in groups.items():
             dates = {}
-            steps = table[case.policy_id.id]["steps"] if case.policy_id else []
+            steps = table[policy_id]["steps"] if policy_id else []
             for delay, __, __, action in steps:
                 if action in ("suspend", "cancel") and action not in dates:
-                    dates[action] = case.schedule_date + timedelta(days=delay)
-            case.suspend_date = dates.get("suspend", False)
-            case.cancel_date = dates.get("cancel", False)
+                    dates[action] = schedule_date + timedelta(days=delay)
+            cases = self.browse(ids)
+            cases.suspend_date = dates.get("suspend", False)
+            cases.cancel_date = dates.get("cancel", False)
 
     # ------------------------------------------------------------------
     # CRUD

@@ -1,3 +1,7 @@
+from unittest.mock import patch
+
+from markupsafe import Markup
+
 from odoo.tests import tagged
 from odoo.tools import html_sanitize
 
@@ -74,6 +78,67 @@ class TestDunningMail(Q2cDunningCommon):
                 )
                 self.assertNotEqual(mine.message_id, theirs.message_id)
                 self.assertIn(mine.res_id, invoices.ids)
+
+    def _links_one_by_one(self, invoice):
+        """The links of ``invoice`` as they were made one invoice at a time: its own base URL,
+        portal pages and ``Markup %`` of the links."""
+        base = invoice.get_base_url()
+        sub = invoice.invoice_line_ids.q2c_subscription_id[:1]
+        pay = base + invoice.get_portal_url()
+        method = base + (sub.get_portal_url() if sub else "/my/payment_method")
+        html = Markup(
+            '<div style="margin: 16px 0px;">'
+            '<a href="%(pay)s" style="background-color: #875A7B; padding: 8px 16px; '
+            'color: #ffffff; text-decoration: none; border-radius: 5px;">%(pay_label)s</a> '
+            '<a href="%(method)s" style="margin-left: 8px; padding: 8px 16px; '
+            "color: #875A7B; text-decoration: none; border: 1px solid #875A7B; "
+            'border-radius: 5px;">%(method_label)s</a></div>'
+            '<p style="font-size: 12px; color: #666666;">%(pay_label)s: '
+            '<a href="%(pay)s">%(pay)s</a><br/>%(method_label)s: '
+            '<a href="%(method)s">%(method)s</a></p>'
+        ) % {
+            "pay": pay,
+            "method": method,
+            "pay_label": "Pay now",
+            "method_label": "Update payment method",
+        }
+        return pay, method, html
+
+    def test_links_made_in_batch_are_those_made_one_by_one(self):
+        """The links of many invoices are made in one pass (one base URL, one portal URL per
+        subscription, the buttons formatted from escaped parts): the same as one invoice at a
+        time, with characters to escape in the base URL, and with a base URL that depends on
+        the record (a module overriding ``get_base_url``)."""
+        sub = self._dun_subscription()
+        sub_2 = self._dun_subscription(partner=self.customer_2)
+        invoices = (
+            self._dun_invoice(sub)
+            | self._dun_invoice(sub, amount=50.0)
+            | self._dun_invoice(sub_2, amount=75.0)
+        )
+        invoices._q2c_dunning_ensure_portal_tokens()
+        self.env["ir.config_parameter"].sudo().set_param(
+            "web.base.url", "https://pay.example.com/q?a=1&b=<2>"
+        )
+        Move = type(self.env["account.move"])
+        for per_record in (False, True):
+            invoices.invalidate_recordset()
+            if per_record:
+                # A base URL of each record (as website's for a record with a website).
+                with patch.object(
+                    Move, "get_base_url", lambda move: f"https://site{move.id}.example.com"
+                ):
+                    invoices.mapped("q2c_dunning_links_html")
+                    expected = [self._links_one_by_one(invoice) for invoice in invoices]
+            else:
+                invoices.mapped("q2c_dunning_links_html")
+                expected = [self._links_one_by_one(invoice) for invoice in invoices]
+            self.assertEqual(len(set(expected)), 3)
+            for invoice, (pay, method, html) in zip(invoices, expected, strict=True):
+                self.assertEqual(invoice.q2c_dunning_pay_url, pay)
+                self.assertEqual(invoice.q2c_dunning_payment_method_url, method)
+                self.assertEqual(invoice.q2c_dunning_links_html, html)
+                self.assertIn("&amp;b=&lt;2&gt;" if not per_record else f"site{invoice.id}", html)
 
     def test_template_with_qweb_logic_still_queued(self):
         """A template edited with QWeb logic (not rendered by substitution) goes through

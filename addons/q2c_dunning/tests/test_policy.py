@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from freezegun import freeze_time
 
 from odoo import Command
@@ -46,6 +48,51 @@ class TestDunningPolicy(Q2cDunningCommon):
             Policy._q2c_policies_for(invoice)[invoice.id].id,
             self.policy_customer.id,
             "an archived policy set on the customer still applies (explicit choice)",
+        )
+
+    def test_milestones_of_cases_read_together(self):
+        """Suspension and cancellation dates are computed once per policy and schedule date
+        when cases are read together: each case still gets its own policy's and start's."""
+        short = self.env["q2c.dunning.policy"].create(
+            {
+                "name": "Short",
+                "sequence": 40,
+                "step_ids": [
+                    Command.create({"delay_days": 9, "action": "cancel"}),
+                    Command.create({"delay_days": 5, "action": "suspend"}),
+                    Command.create({"delay_days": 2, "action": "send_reminder"}),
+                ],
+            }
+        )
+        self.customer_2.q2c_dunning_policy_id = short
+        # A policy without suspension nor cancellation.
+        third = self.env["res.partner"].create({"name": "Third", "email": "third@example.com"})
+        third.q2c_dunning_policy_id = self.policy_customer
+        day1 = DAY0 + timedelta(days=1)
+        invoices = [
+            self._dun_failed_invoice()[1],
+            self._dun_failed_invoice()[1],
+            self._dun_failed_invoice(day=day1)[1],
+            self._dun_failed_invoice(partner=self.customer_2)[1],
+            self._dun_failed_invoice(partner=self.customer_2, day=day1)[1],
+            self._dun_failed_invoice(partner=third)[1],
+        ]
+        cases = self.env["q2c.dunning.case"].browse(
+            [self._dun_case(invoice).id for invoice in invoices]
+        )
+        self.assertEqual(cases.mapped("policy_id"), self.policy | short | self.policy_customer)
+        cases.invalidate_recordset(["suspend_date", "cancel_date"])
+        days = timedelta
+        self.assertEqual(
+            [(case.suspend_date, case.cancel_date) for case in cases],
+            [
+                (DAY0 + days(21), DAY0 + days(30)),
+                (DAY0 + days(21), DAY0 + days(30)),
+                (day1 + days(21), day1 + days(30)),
+                (DAY0 + days(5), DAY0 + days(9)),
+                (day1 + days(5), day1 + days(9)),
+                (False, False),
+            ],
         )
 
     def test_company_default_is_first_by_sequence(self):
