@@ -422,7 +422,7 @@ class AccountMove(models.Model):
             else:
                 start, origin = invoice.invoice_date_due, "past_due"
             vals_list.append(Case._q2c_prepare_case_vals(invoice, policy, origin, start, tx))
-        return Case._q2c_create_cases(vals_list), len(invoices), more
+        return Case._q2c_create_cases(vals_list, day=day), len(invoices), more
 
     # ------------------------------------------------------------------
     # Dunning: courtesy reminder before the due date

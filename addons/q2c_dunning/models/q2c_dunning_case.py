@@ -441,7 +441,7 @@ class Q2cDunningCase(models.Model):
         return 0
 
     @api.model
-    def _q2c_create_cases(self, vals_list):
+    def _q2c_create_cases(self, vals_list, day=None):
         """Create cases, skipping invoices another transaction opened a case for meanwhile
         (the partial unique index refuses a second open case). The values the set-based path
         knows (``_q2c_insertable``) are inserted in a few statements (``_q2c_insert_cases``),
@@ -451,7 +451,7 @@ class Q2cDunningCase(models.Model):
         insertable = self._q2c_insertable(vals_list)
         for vals, ok in zip(vals_list, insertable, strict=True):
             (fast if ok else slow).append(vals)
-        cases = self._q2c_insert_cases(fast) if fast else self.browse()
+        cases = self._q2c_insert_cases(fast, day=day) if fast else self.browse()
         if slow:
             cases |= self._q2c_create_cases_orm(slow)
         # The reminders link to the portal pages of the invoices and subscriptions: they get
@@ -524,13 +524,18 @@ class Q2cDunningCase(models.Model):
         return result
 
     @api.model
-    def _q2c_insert_cases(self, vals_list):
+    def _q2c_insert_cases(self, vals_list, day=None):
         """Open the cases of ``vals_list`` (known to ``_q2c_insertable``) set-based: the cases,
         their subscriptions and the *open* rows of their timelines inserted in one statement
         each, their next step computed from the policies' steps, and the invoices' case and
         collectibility written in one statement; the same records as the ORM's ``create``
         (compared field by field in a test). An invoice that already has an open case (a
-        concurrent run) is skipped, as by ``_q2c_create_cases_orm``."""
+        concurrent run) is skipped, as by ``_q2c_create_cases_orm``.
+
+        ``day``: the day of the run opening them, which then runs their steps due (see
+        ``_q2c_opening_day_state``): a case whose steps due that day are reminders only is
+        inserted with the state they leave it in, so that the run does not update rows it
+        just inserted (PostgreSQL then checks every foreign key of the row again)."""
         Move = self.env["account.move"]
         self.env.flush_all()
         table = self._q2c_policy_table(
@@ -540,6 +545,14 @@ class Q2cDunningCase(models.Model):
         Company = self.env["res.company"]
         columns = defaultdict(list)
         roundings, company_roundings = {}, {}
+        # The subscriptions with a saved payment method (a retry due would charge it).
+        with_token = set()
+        if day:
+            subscriptions = self.env["q2c.subscription"].browse(
+                {sub_id for vals in vals_list for sub_id in self._q2c_vals_subscription_ids(vals)}
+            )
+            subscriptions.fetch(["payment_token_id"])
+            with_token = set(subscriptions.filtered("payment_token_id").ids)
         for vals in vals_list:
             start = fields.Date.to_date(vals["start_date"])
             schedule = fields.Date.to_date(vals["schedule_date"])
@@ -551,6 +564,20 @@ class Q2cDunningCase(models.Model):
                 dates.append(schedule + timedelta(days=delay))
             if policy["fee"] is not None:
                 dates.append(schedule + timedelta(days=policy["fee"]))
+            state = None
+            if day:
+                chargeable = bool(set(self._q2c_vals_subscription_ids(vals)) & with_token)
+                state = self._q2c_opening_day_state(policy, schedule, day, chargeable)
+            if state is None:
+                state = {
+                    "current_step_id": None,
+                    "last_action_date": None,
+                    "stage": "new",
+                    "next_step_id": next_step,
+                    "next_action_date": min(dates) if dates else None,
+                }
+            for name, value in state.items():
+                columns[name].append(value)
             if vals["currency_id"] not in roundings:
                 roundings[vals["currency_id"]] = Currency.browse(vals["currency_id"]).rounding
             if vals["company_id"] not in company_roundings:
@@ -581,8 +608,6 @@ class Q2cDunningCase(models.Model):
             columns["start_date"].append(start)
             columns["schedule_date"].append(schedule)
             columns["attempt_base"].append(vals.get("attempt_base") or 0)
-            columns["next_step_id"].append(next_step)
-            columns["next_action_date"].append(min(dates) if dates else None)
         now, uid = self.env.cr.now(), self.env.uid
         rows = self.env.execute_query(
             SQL(
@@ -590,25 +615,30 @@ class Q2cDunningCase(models.Model):
                 INSERT INTO q2c_dunning_case (
                     name, invoice_id, partner_id, subscription_id, policy_id, company_id,
                     currency_id, failed_amount, failed_amount_company, origin, start_date,
-                    schedule_date, attempt_base, next_step_id, next_action_date, state, stage,
+                    schedule_date, attempt_base, next_step_id, next_action_date,
+                    current_step_id, last_action_date, state, stage,
                     create_uid, create_date, write_uid, write_date
                 )
                 SELECT c.name, c.invoice_id, c.partner_id, c.subscription_id, c.policy_id,
                        c.company_id, c.currency_id, c.failed_amount, c.failed_amount_company,
                        c.origin, c.start_date, c.schedule_date, c.attempt_base, c.next_step_id,
-                       c.next_action_date, 'open', 'new', %(uid)s, %(now)s, %(uid)s, %(now)s
+                       c.next_action_date, c.current_step_id, c.last_action_date, 'open',
+                       c.stage, %(uid)s, %(now)s, %(uid)s, %(now)s
                   FROM unnest(%(name)s::varchar[], %(invoice_id)s::int[], %(partner_id)s::int[],
                               %(subscription_id)s::int[], %(policy_id)s::int[],
                               %(company_id)s::int[], %(currency_id)s::int[],
                               %(failed_amount)s::numeric[], %(failed_amount_company)s::numeric[],
                               %(origin)s::varchar[], %(start_date)s::date[],
                               %(schedule_date)s::date[], %(attempt_base)s::int[],
-                              %(next_step_id)s::int[], %(next_action_date)s::date[])
+                              %(next_step_id)s::int[], %(next_action_date)s::date[],
+                              %(current_step_id)s::int[], %(last_action_date)s::date[],
+                              %(stage)s::varchar[])
                        WITH ORDINALITY AS c(name, invoice_id, partner_id, subscription_id,
                                             policy_id, company_id, currency_id, failed_amount,
                                             failed_amount_company, origin, start_date,
                                             schedule_date, attempt_base, next_step_id,
-                                            next_action_date, position)
+                                            next_action_date, current_step_id, last_action_date,
+                                            stage, position)
               ORDER BY c.position
                     ON CONFLICT (invoice_id) WHERE state IN ('open', 'paused') DO NOTHING
              RETURNING id, invoice_id
@@ -627,9 +657,7 @@ class Q2cDunningCase(models.Model):
             (case_of[vals["invoice_id"]], sub_id)
             for vals in vals_list
             if vals["invoice_id"] in case_of
-            for sub_id in dict.fromkeys(
-                vals["subscription_ids"][0][2] if vals.get("subscription_ids") else []
-            )
+            for sub_id in dict.fromkeys(self._q2c_vals_subscription_ids(vals))
         ]
         if pairs:
             self.env.execute_query(
@@ -703,6 +731,51 @@ class Q2cDunningCase(models.Model):
             self.env.remove_to_compute(field, invoices)
         invoices.modified([field.name for field in dunning_fields])
         return cases
+
+    @api.model
+    def _q2c_vals_subscription_ids(self, vals):
+        """The subscription ids of case values (their ``subscription_ids`` command)."""
+        command = vals.get("subscription_ids")
+        return command[0][2] if command else []
+
+    @api.model
+    def _q2c_opening_day_state(self, policy, schedule, day, chargeable):
+        """The step columns (``current_step_id``, ``last_action_date``, ``stage``,
+        ``next_step_id``, ``next_action_date``) a case opened by the run of ``day`` has once
+        that run ran its steps due, as ``_q2c_after_steps`` writes them, when those steps are
+        reminders (queued) and retries of a case without a saved payment method
+        (``chargeable`` false: skipped); None otherwise (a charge, a suspension, a
+        cancellation or a fee due that day). ``policy``: its row of ``_q2c_policy_table``.
+
+        Should a reminder not go (no template, an error), ``_q2c_after_steps`` writes what
+        happened instead: the run's outcome is the same either way."""
+        steps = policy["steps"]
+        due = [step for step in steps if schedule + timedelta(days=step[0]) <= day]
+        actions = {step[3] for step in due}
+        if not due or not actions <= {"send_reminder", "retry_payment"}:
+            return None
+        if chargeable and "retry_payment" in actions:
+            return None
+        fee = policy["fee"]
+        if fee is not None and schedule + timedelta(days=fee) <= day:
+            return None
+        done = {step[2] for step in due}
+        next_step, dates = None, []
+        for delay, __, step_id, __ in steps:
+            if step_id not in done:
+                next_step = step_id
+                dates.append(schedule + timedelta(days=delay))
+                break
+        if fee is not None:
+            dates.append(schedule + timedelta(days=fee))
+        return {
+            # The last of the steps in run order (delay, sequence, id), as _q2c_after_steps.
+            "current_step_id": max(due)[2],
+            "last_action_date": day,
+            "stage": ACTION_STAGE["send_reminder"] if "send_reminder" in actions else "new",
+            "next_step_id": next_step,
+            "next_action_date": min(dates) if dates else None,
+        }
 
     @api.model
     def _q2c_invalidate_after_insert(self, invoices):
@@ -905,9 +978,14 @@ class Q2cDunningCase(models.Model):
     # Execution (shared by the run and the manual escalation)
     # ------------------------------------------------------------------
 
-    def _q2c_execute(self, items, day):
+    def _q2c_execute(self, items, day, opened=None):
         """Claim ``items``, then perform those this transaction got. Returns the counters
-        ``{"retried", "reminded", "suspended", "cancelled", "recovered", "fees"}``."""
+        ``{"retried", "reminded", "suspended", "cancelled", "recovered", "fees"}``.
+
+        ``opened``: the cases this transaction opened. No other run sees them before it
+        commits, so their items are this run's without a claim: their timeline rows are
+        inserted once with the outcome after they are performed (a row inserted and updated
+        in one transaction has every foreign key checked again by PostgreSQL)."""
         stats = dict.fromkeys(
             ("retried", "reminded", "suspended", "cancelled", "recovered", "fees", "errors"), 0
         )
@@ -933,10 +1011,14 @@ class Q2cDunningCase(models.Model):
         for item in retries:
             if item["case"].id not in chargeable:
                 item.update(result="skipped", note=no_token)
+        fresh_ids = set(opened.ids) if opened else set()
+        fresh = [item for item in items if item["case"].id in fresh_ids]
+        items = [item for item in items if item["case"].id not in fresh_ids]
         claimed = Log._q2c_claim(items, day)
         items = [item for item in items if (item["case"].id, item["key"]) in claimed]
         for item in items:
             item["log_id"] = claimed[(item["case"].id, item["key"])]
+        items += fresh
         if not items:
             return stats
         cases = self.browse({item["case"].id for item in items})
@@ -956,10 +1038,21 @@ class Q2cDunningCase(models.Model):
             if item.get("new_notice"):
                 extra.append(item["new_notice"])
         if extra:
+            # A notice of a case opened here is this run's, unless the run has one for the same
+            # case and key already (a claim would not be granted twice).
+            taken = {(item["case"].id, item["key"]) for item in fresh}
+            fresh_extra = []
+            for notice in extra:
+                key = (notice["case"].id, notice["key"])
+                if notice["case"].id in fresh_ids and key not in taken:
+                    taken.add(key)
+                    fresh_extra.append(notice)
+            extra = [notice for notice in extra if notice["case"].id not in fresh_ids]
             claimed = Log._q2c_claim(extra, day)
             for notice in extra:
                 notice["log_id"] = claimed.get((notice["case"].id, notice["key"]))
-            extra = [notice for notice in extra if notice["log_id"]]
+            extra = [notice for notice in extra if notice["log_id"]] + fresh_extra
+            fresh += fresh_extra
             items += extra
             by_action["send_reminder"] += extra
 
@@ -979,8 +1072,16 @@ class Q2cDunningCase(models.Model):
         stats["fees"] += self._q2c_perform_fees(by_action["fee"], day)
         stats["errors"] += sum(1 for item in items if item.get("result") == "error")
         Log._q2c_set_results(items)
+        if fresh:
+            written = Log._q2c_claim(fresh, day, performed=True)
+            if len(written) != len(fresh):
+                # Performed but not recorded: nothing of the run may be kept.
+                raise RuntimeError(
+                    f"q2c dunning: {len(fresh) - len(written)} timeline rows of cases opened "
+                    "by this run were already written"
+                )
         stats["recovered"] += len(open_before.filtered(lambda case: case.state == "recovered"))
-        self._q2c_after_steps(cases, items, day)
+        self._q2c_after_steps(cases, items, day, opened=opened)
         return stats
 
     @api.model
@@ -1004,9 +1105,12 @@ class Q2cDunningCase(models.Model):
         )
         return {row[0] for row in rows}
 
-    def _q2c_after_steps(self, cases, items, day):
+    def _q2c_after_steps(self, cases, items, day, opened=None):
         """Stage, last step and next action of the cases after their steps ran (one write per
-        distinct set of values)."""
+        distinct set of values). ``opened``: the cases the run opened, whose stage before
+        their steps was *new* (they may have been inserted with the stage their reminder
+        leaves them in, see ``_q2c_opening_day_state``)."""
+        fresh_ids = set(opened.ids) if opened else set()
         by_case = defaultdict(list)
         for item in items:
             by_case[item["case"].id].append(item)
@@ -1026,7 +1130,7 @@ class Q2cDunningCase(models.Model):
         for case in cases:
             if case.state != "open":
                 continue
-            stage = case.stage
+            stage = "new" if case.id in fresh_ids else case.stage
             next_step, next_day = case._q2c_next_action(keys.get(case.id, set()), today, table)
             vals = {
                 "last_action_date": day,

@@ -65,11 +65,16 @@ class Q2cDunningCaseLog(models.Model):
     ]
 
     @api.model
-    def _q2c_claim(self, items, day):
+    def _q2c_claim(self, items, day, performed=False):
         """Insert a claim row per item ``{"case": case, "key": str, "step": step, "action":
         str}`` and return ``{(case id, key): log id}`` for the rows this transaction got. An
         item whose outcome is known before anything is done (``result`` and ``note`` set: a
         step skipped) is inserted with it.
+
+        ``performed``: the items were performed already (items of cases this transaction
+        opened, which no other run can see, let alone claim): their rows are inserted with
+        their outcome (``result``, done by default, ``note``, ``tx``, ``mail``), written once
+        instead of claimed, then updated.
 
         One statement for the batch. A row claimed by a run that committed meanwhile is not
         returned (it is that run's); PostgreSQL makes this transaction wait while that run is
@@ -84,16 +89,17 @@ class Q2cDunningCaseLog(models.Model):
         query = SQL(
             """
             INSERT INTO q2c_dunning_case_log (
-                case_id, claim_key, step_id, action, date, result, note, company_id, user_id,
-                create_uid, create_date, write_uid, write_date
+                case_id, claim_key, step_id, action, date, result, note, transaction_id,
+                mail_id, company_id, user_id, create_uid, create_date, write_uid, write_date
             )
             SELECT c.case_id, c.claim_key, c.step_id, c.action, %(day)s, c.result, c.note,
-                   dc.company_id, %(uid)s, %(uid)s, NOW() AT TIME ZONE 'UTC',
+                   c.tx, c.mail, dc.company_id, %(uid)s, %(uid)s, NOW() AT TIME ZONE 'UTC',
                    %(uid)s, NOW() AT TIME ZONE 'UTC'
               FROM unnest(%(case_ids)s::int[], %(keys)s::varchar[], %(step_ids)s::int[],
-                          %(actions)s::varchar[], %(results)s::varchar[], %(notes)s::varchar[])
-                   WITH ORDINALITY AS c(case_id, claim_key, step_id, action, result, note,
-                                        position)
+                          %(actions)s::varchar[], %(results)s::varchar[], %(notes)s::varchar[],
+                          %(txs)s::int[], %(mails)s::int[])
+                   WITH ORDINALITY AS c(case_id, claim_key, step_id, action, result, note, tx,
+                                        mail, position)
               JOIN q2c_dunning_case dc ON dc.id = c.case_id
           ORDER BY c.position
                 ON CONFLICT (case_id, claim_key) DO NOTHING
@@ -105,13 +111,15 @@ class Q2cDunningCaseLog(models.Model):
             keys=[item["key"] for item in items],
             step_ids=[item["step"].id or None for item in items],
             actions=[item["action"] for item in items],
-            results=[item.get("result") or "claimed" for item in items],
+            results=[item.get("result") or ("done" if performed else "claimed") for item in items],
             notes=[item.get("note") or None for item in items],
+            txs=[item["tx"].id if item.get("tx") else None for item in items],
+            mails=[item["mail"].id if item.get("mail") else None for item in items],
         )
         rows = self.env.execute_query(query)
         for item in items:
             # Written with the claim: nothing left to write for it.
-            item["written"] = bool(item.get("result"))
+            item["written"] = performed or bool(item.get("result"))
         self.env["q2c.dunning.case"].invalidate_model(["log_ids"])
         return {(case_id, key): log_id for log_id, case_id, key in rows}
 

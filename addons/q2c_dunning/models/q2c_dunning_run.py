@@ -130,13 +130,16 @@ class Q2cDunningRun(models.Model):
         cases = Case.search(domain, order="next_action_date, id", limit=limit)
         if limit and len(cases) == limit:
             stats["remaining"] += Case.search_count(domain) - limit
+        # The cases just opened: their steps due today too (those inserted with the state the
+        # steps leave them in are not found by their next action date).
+        cases |= opened
         # Invoices examined: the candidates above, the cases due (those just opened counted
         # once) and the cases closed.
         stats["evaluated"] += len(cases - opened) + len(recovered) + len(cancelled)
         if cases:
             keys = cases._q2c_done_keys()
             items = cases._q2c_due_items(day, keys)
-            step_stats = Case._q2c_execute(items, day)
+            step_stats = Case._q2c_execute(items, day, opened=opened)
             for key, value in step_stats.items():
                 stats[key] += value
             # Cases whose work was all claimed by a concurrent run (still due here) move on;

@@ -267,6 +267,49 @@ class TestDunningOpenSetBased(Q2cDunningCommon):
         self.assertEqual(float(eur["failed_amount_company"]), abs(invoice.amount_residual_signed))
         self.assertNotEqual(invoice.amount_residual, abs(invoice.amount_residual_signed))
 
+    def test_steps_of_cases_opened_in_the_run_are_written_once(self):
+        """The steps due on the day a run opens their case are not claimed first (no other run
+        sees the case before it commits): their timeline rows are inserted with their outcome
+        once the steps ran. The same rows as claiming first and writing the outcome after."""
+        invoices, failing = self._scenario()
+        Case = type(self.env["q2c.dunning.case"])
+        execute = Case._q2c_execute
+
+        def claim_first(case, items, day, opened=None):
+            return execute(case, items, day)
+
+        with patch.object(Case, "_q2c_execute", claim_first):
+            claimed_first = self._open_and_run(invoices, failing, orm=False)
+        Log = type(self.env["q2c.dunning.case.log"])
+        claim = Log._q2c_claim
+        with patch.object(Log, "_q2c_claim", autospec=True, side_effect=claim) as spy:
+            ours = self._open_and_run(invoices, failing, orm=False)
+        performed = [
+            item
+            for call in spy.call_args_list
+            if call.kwargs.get("performed")
+            for item in call.args[1]
+        ]
+        # Day 1 opens the cases and runs the steps due then: reminders mailed among them.
+        self.assertTrue(any(item.get("mail") for item in performed))
+        self.assertTrue(claimed_first["mail_mail"])
+        self.assertEqual(self._differences(claimed_first, ours), [])
+
+    def test_a_reminder_that_fails_on_the_opening_day_is_recorded_as_by_the_orm(self):
+        """A case opened set-based is inserted with the state its reminders due that day leave
+        it in; when the mail cannot be queued, the run records what happened instead (an
+        error on the timeline, the case still at its first stage), the rows of the ORM
+        path."""
+        invoices, failing = self._scenario()
+        Template = type(self.env["mail.template"])
+        with patch.object(Template, "_q2c_queue_batch", side_effect=RuntimeError("SMTP down")):
+            orm = self._open_and_run(invoices, failing, orm=True)
+            ours = self._open_and_run(invoices, failing, orm=False)
+        self.assertFalse(ours["mail_mail"])
+        self.assertIn("error", {row["result"] for row in ours["q2c_dunning_case_log"]})
+        self.assertNotIn("reminded", {row["stage"] for row in ours["q2c_dunning_case"]})
+        self.assertEqual(self._differences(orm, ours), [])
+
     def _corrupted(self, invoices, failing):
         first = min(invoices.ids)
         return self._open_and_run(
