@@ -558,12 +558,7 @@ class Q2cDunningCase(models.Model):
             schedule = fields.Date.to_date(vals["schedule_date"])
             policy = table[vals["policy_id"]]
             # As _q2c_next_action for a case with nothing done and no hard decline.
-            next_step, dates = None, []
-            if policy["steps"]:
-                delay, __, next_step, __ = policy["steps"][0]
-                dates.append(schedule + timedelta(days=delay))
-            if policy["fee"] is not None:
-                dates.append(schedule + timedelta(days=policy["fee"]))
+            next_step, dates = self._q2c_policy_next(policy, schedule, set(), False)
             state = None
             if day:
                 chargeable = bool(set(self._q2c_vals_subscription_ids(vals)) & with_token)
@@ -759,15 +754,7 @@ class Q2cDunningCase(models.Model):
         fee = policy["fee"]
         if fee is not None and schedule + timedelta(days=fee) <= day:
             return None
-        done = {step[2] for step in due}
-        next_step, dates = None, []
-        for delay, __, step_id, __ in steps:
-            if step_id not in done:
-                next_step = step_id
-                dates.append(schedule + timedelta(days=delay))
-                break
-        if fee is not None:
-            dates.append(schedule + timedelta(days=fee))
+        next_step, dates = self._q2c_policy_next(policy, schedule, {step[2] for step in due}, False)
         return {
             # The last of the steps in run order (delay, sequence, id), as _q2c_after_steps.
             "current_step_id": max(due)[2],
@@ -884,6 +871,21 @@ class Q2cDunningCase(models.Model):
             }
         return table
 
+    @api.model
+    def _q2c_policy_next(self, policy, schedule, done_step_ids, fee_done):
+        """``(next step id or None, [dates])`` of a case under ``policy`` (its row of
+        ``_q2c_policy_table``) scheduled from ``schedule``: its first step not done and the
+        fee's date while the fee is not done (the hard decline's dates are the case's own)."""
+        next_step, dates = None, []
+        for delay, __, step_id, __ in policy["steps"]:
+            if step_id not in done_step_ids:
+                next_step = step_id
+                dates.append(schedule + timedelta(days=delay))
+                break
+        if policy["fee"] is not None and not fee_done:
+            dates.append(schedule + timedelta(days=policy["fee"]))
+        return next_step, dates
+
     def _q2c_next_action(self, keys, today, table=None):
         """``(next step, next action date)`` of an open case given its done claim keys."""
         self.ensure_one()
@@ -891,22 +893,15 @@ class Q2cDunningCase(models.Model):
         if self.state != "open":
             return Step, False
         policy = (table or self._q2c_step_table())[self.policy_id.id]
-        next_step = Step
-        dates = []
-        for delay, __, step_id, __ in policy["steps"]:
-            if f"step:{step_id}" not in keys:
-                next_step = Step.browse(step_id)
-                dates.append(self.schedule_date + timedelta(days=delay))
-                break
+        done = {step_id for __, __, step_id, __ in policy["steps"] if f"step:{step_id}" in keys}
+        step_id, dates = self._q2c_policy_next(policy, self.schedule_date, done, "fee" in keys)
         if self.hard_decline:
             if f"payment_method:{self.declined_token_id.id or 0}" not in keys:
                 dates.append(self.hard_decline_date or today)
             token = self._q2c_payment_token()
             if token and token != self.declined_token_id and f"new_token:{token.id}" not in keys:
                 dates.append(today)
-        if policy["fee"] is not None and "fee" not in keys:
-            dates.append(self.schedule_date + timedelta(days=policy["fee"]))
-        return next_step, min(dates) if dates else False
+        return Step.browse(step_id), min(dates) if dates else False
 
     def _q2c_reschedule(self, keys=None):
         """Set the next step and the next action date of these cases (batch)."""
