@@ -73,6 +73,16 @@ def _properties_json(properties):
     return _JSON.encode(properties)
 
 
+def _sent_values(items, key):
+    """The distinct values of ``key`` in the dicts ``items``, all of them (one pass) unless one
+    cannot be hashed: then the strings and integers only, what the lookups use (the other items
+    are rejected with their reason by the validation)."""
+    try:
+        return {item.get(key) for item in items}
+    except TypeError:
+        return {value for item in items if isinstance(value := item.get(key), (str, int))}
+
+
 def _utc_naive(value):
     """A naive UTC ``datetime`` from an aware or naive (taken as UTC) datetime."""
     if value.tzinfo is not None:
@@ -562,36 +572,20 @@ class Q2cUsageEvent(models.Model):
         The common shape of an event (known subscription and metric, string transaction id,
         number quantity, ``YYYY-MM-DDTHH:MM:SS[Z]`` timestamp) is checked inline; anything
         else goes through ``_q2c_check_item``, which names what is wrong."""
-        # 1. What to look up: the distinct values sent (a set per key, built in one pass each
-        # when every item is a dictionary), then those of the right type.
-        try:
-            items = (
-                events
-                if all(type(item) is dict for item in events)
-                else [item for item in events if isinstance(item, dict)]
-            )
-            sent_refs = {item.get("subscription") for item in items}
-            sent_ids = {item.get("subscription_id") for item in items}
-            sent_codes = {item.get("metric") for item in items}
-        except TypeError:  # an unhashable value (a list, a dict...): rejected below
-            sent_refs, sent_ids, sent_codes = set(), set(), set()
-            for item in events:
-                if isinstance(item, dict):
-                    for values, key in (
-                        (sent_refs, "subscription"),
-                        (sent_ids, "subscription_id"),
-                        (sent_codes, "metric"),
-                    ):
-                        value = item.get(key)
-                        if isinstance(value, (str, int)):
-                            values.add(value)
-        refs = {ref.strip() for ref in sent_refs if isinstance(ref, str)}
+        # 1. What to look up: the distinct values sent under each key (one pass each), then
+        # those of the right type.
+        items = (
+            events
+            if all(type(item) is dict for item in events)
+            else [item for item in events if isinstance(item, dict)]
+        )
+        refs = {ref.strip() for ref in _sent_values(items, "subscription") if isinstance(ref, str)}
         ids = {
             sub_id
-            for sub_id in sent_ids
+            for sub_id in _sent_values(items, "subscription_id")
             if isinstance(sub_id, int) and not isinstance(sub_id, bool)
         }
-        codes = {code.strip() for code in sent_codes if isinstance(code, str)}
+        codes = {code.strip() for code in _sent_values(items, "metric") if isinstance(code, str)}
         # 2. Subscriptions of the caller's companies (record rules apply), by reference and id:
         # their values straight from the query (no record per subscription). They are locked
         # as a foreign key check would (FOR KEY SHARE: a concurrent update of the
